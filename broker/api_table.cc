@@ -1,0 +1,48 @@
+#include "broker/api_table.h"
+
+#include "broker/handlers/handlers.h"
+#include "broker/protocol/messages.h"
+
+#include <array>
+
+namespace sluice::broker {
+namespace {
+
+// Versions are the ones Kafka 3.9 accepts that Sluice fully honours:
+// - Produce from 3 and Fetch from 4: record batch v2 only (no magic 0/1 message sets,
+//   no down-conversion). librdkafka needs Produce 3 and Fetch 4 inside the ranges to
+//   use record batch v2; kafka-python recognises Fetch 11 as a 2.3+ broker.
+// - ApiVersions 0-3: v4 only differs by the KIP-848 feature levels we do not have.
+constexpr std::array entries = {
+    api_entry{0, 3, 11, handle_produce},
+    api_entry{1, 4, 16, handle_fetch},
+    api_entry{2, 0, 9, handle_list_offsets},
+    api_entry{3, 0, 12, handle_metadata},
+    api_entry{18, 0, 3, handle_api_versions},
+    api_entry{19, 0, 7, handle_create_topics},
+    api_entry{20, 0, 6, handle_delete_topics},
+    api_entry{22, 0, 4, handle_init_producer_id},
+    api_entry{60, 0, 1, handle_describe_cluster},
+};
+
+// Every advertised version must be one the codec knows.
+constexpr bool within_codec() {
+    for (const auto& e : entries) {
+        const proto::api_info* api = proto::find_api(e.key);
+        if (api == nullptr || e.min_version < api->min_version || e.max_version > api->max_version) return false;
+    }
+    return true;
+}
+static_assert(within_codec(), "an advertised version is outside the generated codec's range");
+
+}  // namespace
+
+std::span<const api_entry> api_table() { return entries; }
+
+const api_entry* find_api_entry(int16_t key) {
+    for (const auto& e : entries)
+        if (e.key == key) return &e;
+    return nullptr;
+}
+
+}  // namespace sluice::broker

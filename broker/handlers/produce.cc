@@ -1,0 +1,183 @@
+// Produce (key 0). Batches are validated and appended on the shard that owns each
+// partition; the response is assembled on the connection's shard once every owner has
+// answered. acks=0 gets no response; acks=1 and acks=-1 are answered after the append
+// (with one replica, -1 behaves as 1; the high watermark moves with the log end).
+#include "base/log.h"
+#include "broker/handlers/handlers.h"
+#include "broker/protocol/errors.h"
+#include "broker/protocol/messages.h"
+#include "broker/server.h"
+#include "broker/topics.h"
+
+#include <chrono>
+#include <map>
+
+namespace sluice::broker {
+namespace {
+
+using proto::error_code;
+
+struct part_ref {
+    size_t topic_i;
+    size_t part_i;
+    topic_partition tp;
+    std::span<uint8_t> records;
+};
+
+struct part_outcome {
+    int16_t error = 0;
+    int64_t base_offset = -1;
+    int64_t log_append_time = -1;
+    int64_t log_start_offset = -1;
+    std::string message;
+};
+
+int64_t now_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// Idempotent producers: a retried batch (same producer, epoch and sequence as one of
+// the last five) is answered with its original offset and not written again; a gap in
+// sequence numbers is OUT_OF_ORDER_SEQUENCE_NUMBER. State is in memory only: after a
+// restart the first batch of a known producer is accepted as is.
+std::optional<part_outcome> check_sequence(partition& p, const storage::batch_header& h) {
+    if (h.producer_id < 0) return std::nullopt;
+    auto it = p.producers.find(h.producer_id);
+    if (it == p.producers.end()) return std::nullopt;
+    auto& e = it->second;
+    if (h.producer_epoch < e.epoch) return part_outcome{static_cast<int16_t>(error_code::invalid_producer_epoch)};
+    if (h.producer_epoch > e.epoch) return std::nullopt;
+    for (const auto& b : e.recent)
+        if (b.first_sequence == h.base_sequence) return part_outcome{0, b.base_offset, -1, p.log->log_start_offset()};
+    if (!e.recent.empty()) {
+        int32_t expected = e.recent.back().last_sequence + 1;
+        if (expected < 0) expected = 0;  // sequence numbers wrap at INT32_MAX
+        if (h.base_sequence != expected)
+            return part_outcome{static_cast<int16_t>(error_code::out_of_order_sequence_number), -1, -1, -1,
+                                fmt::format("expected sequence {} got {}", expected, h.base_sequence)};
+    }
+    return std::nullopt;
+}
+
+void remember_sequence(partition& p, const storage::batch_header& h, int64_t base_offset) {
+    if (h.producer_id < 0) return;
+    auto& e = p.producers[h.producer_id];
+    if (h.producer_epoch != e.epoch) {
+        e.epoch = h.producer_epoch;
+        e.recent.clear();
+    }
+    e.recent.push_back({h.base_sequence, h.base_sequence + h.last_offset_delta, base_offset});
+    if (e.recent.size() > 5) e.recent.erase(e.recent.begin());
+}
+
+part_outcome append_on_owner(shard& sh, const part_ref& ref) {
+    partition* p = sh.find(ref.tp);
+    if (p == nullptr) return {static_cast<int16_t>(error_code::not_leader_or_follower)};
+    if (ref.records.size() < storage::batch_header_size)
+        return {static_cast<int16_t>(error_code::corrupt_message), -1, -1, -1, "records shorter than a batch header"};
+    auto header = storage::parse_batch_header(ref.records.data());
+    if (auto dup = check_sequence(*p, header)) return *dup;
+    auto r = p->log->append(ref.records, p->leader_epoch, now_ms());
+    if (r.error != storage::log_errc::ok) {
+        if (r.error == storage::log_errc::storage_error)
+            log::error("produce", "append to {}-{} failed: {}", ref.tp.topic, ref.tp.partition, r.io_error.message());
+        return {storage::kafka_error_code(r.error), -1, -1, -1,
+                std::string(storage::make_error_code(r.error).message())};
+    }
+    remember_sequence(*p, header, r.base_offset);
+    p->log->set_high_watermark(p->log->log_end_offset());
+    p->notify_appended();
+    return {0, r.base_offset, r.log_append_time, r.log_start_offset};
+}
+
+struct produce_state {
+    request_ptr req;
+    proto::produce_response resp;
+    size_t pending = 0;
+    bool acks_zero = false;
+
+    void finish() {
+        if (acks_zero) return req->respond_nothing();
+        req->respond(resp);
+    }
+};
+
+}  // namespace
+
+void handle_produce(request_ptr req) {
+    auto body = std::make_shared<proto::produce_request>();
+    auto r = req->body_reader();
+    if (!body->decode(r, req->version())) {
+        log::warn("produce", "{}: {}", req->peer(), r.error());
+        return req->close_connection("malformed Produce request");
+    }
+    shard& sh = req->sh();
+    server& srv = sh.srv();
+    auto state = std::make_shared<produce_state>();
+    state->req = req;
+    state->acks_zero = body->acks == 0;
+    bool acks_valid = body->acks == 0 || body->acks == 1 || body->acks == -1;
+
+    std::map<unsigned, std::vector<part_ref>> by_shard;
+    for (size_t ti = 0; ti < body->topic_data.size(); ++ti) {
+        const auto& td = body->topic_data[ti];
+        proto::produce_response::topic_produce_response tr;
+        tr.name = td.name;
+        for (size_t pi = 0; pi < td.partition_data.size(); ++pi) {
+            const auto& pd = td.partition_data[pi];
+            proto::produce_response::partition_produce_response pr;
+            pr.index = pd.index;
+            pr.base_offset = -1;
+            auto lead = check_leader(sh, td.name, pd.index);
+            if (!acks_valid) {
+                pr.error_code = static_cast<int16_t>(error_code::invalid_required_acks);
+            } else if (lead == leadership::unknown_partition) {
+                bool topic_exists = find_topic(*sh.metadata(), td.name) != nullptr;
+                if (!topic_exists && srv.config().auto_create_topics_enable) auto_create_topic(sh, td.name);
+                pr.error_code = static_cast<int16_t>(error_code::unknown_topic_or_partition);
+            } else if (lead == leadership::no_leader) {
+                pr.error_code = static_cast<int16_t>(error_code::leader_not_available);
+            } else if (lead == leadership::not_leader) {
+                pr.error_code = static_cast<int16_t>(error_code::not_leader_or_follower);
+            } else if (pd.records.is_null || pd.records.view.empty()) {
+                pr.error_code = static_cast<int16_t>(error_code::corrupt_message);
+            } else {
+                // The frame is ours: batch headers get their offsets written in place.
+                auto* data = const_cast<uint8_t*>(pd.records.view.data());
+                by_shard[srv.shard_of(td.name, pd.index)].push_back(
+                    {ti, pi, {td.name, pd.index}, {data, pd.records.view.size()}});
+            }
+            tr.partition_responses.push_back(std::move(pr));
+        }
+        state->resp.responses.push_back(std::move(tr));
+    }
+    if (by_shard.empty()) return state->finish();
+    state->pending = by_shard.size();
+    for (auto& [target, refs] : by_shard) {
+        srv.invoke_on(
+            sh.id(), target,
+            // `body` keeps the decoded request (and req the frame) alive until every
+            // owner has appended.
+            [refs = std::move(refs), body](shard& owner) {
+                std::vector<std::pair<const part_ref*, part_outcome>> out;
+                for (const auto& ref : refs) out.emplace_back(&ref, append_on_owner(owner, ref));
+                std::vector<std::tuple<size_t, size_t, part_outcome>> results;
+                for (auto& [ref, o] : out) results.emplace_back(ref->topic_i, ref->part_i, std::move(o));
+                return results;
+            },
+            [state](std::vector<std::tuple<size_t, size_t, part_outcome>> results) {
+                for (auto& [ti, pi, o] : results) {
+                    auto& pr = state->resp.responses[ti].partition_responses[pi];
+                    pr.error_code = o.error;
+                    pr.base_offset = o.base_offset;
+                    pr.log_append_time_ms = o.log_append_time;
+                    pr.log_start_offset = o.log_start_offset;
+                    if (o.error != 0 && !o.message.empty()) pr.error_message = o.message;
+                }
+                if (--state->pending == 0) state->finish();
+            });
+    }
+}
+
+}  // namespace sluice::broker

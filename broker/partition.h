@@ -1,0 +1,72 @@
+#pragma once
+// A partition replica as one shard serves it: the log plus what the request path
+// needs around it (leader epoch, fetch requests parked until data arrives).
+//
+// Concurrency: owned by exactly one shard; only that shard's thread touches it. Other
+// shards reach it by posting work to the owner (shard::invoke_on).
+#include "coord/types.h"
+#include "storage/log_dir.h"
+#include "storage/partition_log.h"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace sluice::broker {
+
+using topic_partition = storage::topic_partition;
+
+struct topic_partition_hash {
+    size_t operator()(const topic_partition& tp) const {
+        return std::hash<std::string>{}(tp.topic) * 31 + static_cast<size_t>(tp.partition);
+    }
+};
+
+// What a producer with idempotence last wrote to this partition (Kafka keeps five
+// batches; a retry of any of them is answered with its original offsets).
+struct producer_entry {
+    int16_t epoch = -1;
+    struct batch {
+        int32_t first_sequence;
+        int32_t last_sequence;
+        int64_t base_offset;
+    };
+    std::vector<batch> recent;  // oldest first, at most 5
+};
+
+struct partition {
+    topic_partition id;
+    coord::uuid topic_id{};
+    int32_t leader_epoch = 0;
+    std::unique_ptr<storage::partition_log> log;
+    // Fetch requests parked until data arrives: each runs once after the next append.
+    // `alive` expires when the fetch has been answered (timer or another partition),
+    // so idle partitions do not accumulate dead waiters.
+    struct waiter {
+        std::weak_ptr<void> alive;
+        std::function<void()> wake;
+    };
+    std::vector<waiter> append_waiters;
+    std::unordered_map<int64_t, producer_entry> producers;
+    // Filled by shard::close_all for the shutdown checkpoints.
+    int64_t recovery_point = 0;
+    int64_t log_start = 0;
+    bool close_failed = false;
+
+    void add_append_waiter(std::weak_ptr<void> alive, std::function<void()> wake) {
+        std::erase_if(append_waiters, [](const waiter& w) { return w.alive.expired(); });
+        append_waiters.push_back({std::move(alive), std::move(wake)});
+    }
+    void notify_appended() {
+        if (append_waiters.empty()) return;
+        auto waiters = std::move(append_waiters);
+        append_waiters.clear();
+        for (auto& w : waiters)
+            if (!w.alive.expired()) w.wake();
+    }
+};
+
+}  // namespace sluice::broker

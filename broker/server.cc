@@ -1,0 +1,278 @@
+#include "broker/server.h"
+
+#include "base/log.h"
+#include "broker/session.h"
+#include "net/connection.h"
+#include "storage/log_dir.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <future>
+
+namespace sluice::broker {
+namespace {
+
+net::send_strategy parse_strategy(const std::string& s) {
+    if (s == "splice") return net::send_strategy::splice;
+    if (s == "buffered") return net::send_strategy::buffered;
+    return net::send_strategy::mmap_copy;
+}
+
+coord::zk_config zk_config_from(const broker_config& c) {
+    coord::zk_config z;
+    z.connect = c.zookeeper_connect;
+    z.session_timeout_ms = c.zookeeper_session_timeout_ms;
+    z.connection_timeout_ms = c.zookeeper_connection_timeout_ms;
+    z.broker_id = c.broker_id;
+    z.rack = c.rack;
+    for (const auto& l : c.advertised_listeners)
+        z.advertised.push_back({l.name, l.security_protocol, l.host, l.port});
+    return z;
+}
+
+}  // namespace
+
+server::server(broker_config cfg) : _config(std::move(cfg)) {
+    using namespace std::chrono;
+    // Producer ids: start second and broker id in the high bits, a counter below, so
+    // ids are unique across brokers and restarts without a ZooKeeper round trip.
+    int64_t start_s = duration_cast<seconds>(system_clock::now().time_since_epoch()).count() & 0x7fffffff;
+    _producer_id_base = ((start_s << 8) | (_config.broker_id & 0xff)) << 20;
+}
+
+server::~server() = default;
+
+int64_t server::next_producer_id() { return _producer_id_base + _producer_id_next.fetch_add(1); }
+
+unsigned server::shard_of(std::string_view topic, int32_t partition) const {
+    // FNV-1a: stable across runs and builds (std::hash need not be).
+    uint64_t h = 1469598103934665603ull;
+    for (unsigned char c : topic) h = (h ^ c) * 1099511628211ull;
+    h = (h ^ static_cast<uint32_t>(partition)) * 1099511628211ull;
+    return static_cast<unsigned>(h % _shards.size());
+}
+
+bool server::mark_topic_creating(const std::string& name) {
+    std::lock_guard g(_creating_mutex);
+    return _creating.insert(name).second;
+}
+
+void server::unmark_topic_creating(const std::string& name) {
+    std::lock_guard g(_creating_mutex);
+    _creating.erase(name);
+}
+
+storage::log_config server::log_config_for(const coord::topic_info* topic) const {
+    storage::log_config lc;
+    lc.segment_bytes = static_cast<uint64_t>(_config.log_segment_bytes);
+    lc.index_interval_bytes = static_cast<uint32_t>(_config.log_index_interval_bytes);
+    lc.index_max_bytes = static_cast<size_t>(_config.log_index_size_max_bytes);
+    lc.max_message_bytes = static_cast<uint32_t>(_config.message_max_bytes);
+    lc.message_timestamp_type = _config.log_message_timestamp_type == "LogAppendTime"
+                                    ? storage::timestamp_type::log_append_time
+                                    : storage::timestamp_type::create_time;
+    if (topic != nullptr) {
+        auto num = [&](const char* key, auto& field) {
+            auto it = topic->configs.find(key);
+            if (it == topic->configs.end()) return;
+            try {
+                field = static_cast<std::remove_reference_t<decltype(field)>>(std::stoll(it->second));
+            } catch (...) {
+                log::warn("server", "topic {}: ignoring invalid {}={}", topic->name, key, it->second);
+            }
+        };
+        num("segment.bytes", lc.segment_bytes);
+        num("max.message.bytes", lc.max_message_bytes);
+        num("retention.ms", lc.retention_ms);
+        num("retention.bytes", lc.retention_bytes);
+        num("segment.ms", lc.segment_ms);
+        auto ts = topic->configs.find("message.timestamp.type");
+        if (ts != topic->configs.end())
+            lc.message_timestamp_type = ts->second == "LogAppendTime" ? storage::timestamp_type::log_append_time
+                                                                      : storage::timestamp_type::create_time;
+    }
+    return lc;
+}
+
+storage::open_options server::open_options_for(const std::string& dir, const topic_partition& tp) const {
+    storage::open_options o;
+    auto it = _log_dirs.find(dir);
+    if (it == _log_dirs.end()) return o;
+    o.clean_shutdown = it->second.clean;
+    if (auto rp = it->second.recovery_points.find(tp); rp != it->second.recovery_points.end())
+        o.recovery_point = rp->second;
+    if (auto ls = it->second.log_starts.find(tp); ls != it->second.log_starts.end())
+        o.log_start_offset = ls->second;
+    o.now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+    return o;
+}
+
+bool server::prepare_log_dirs() {
+    for (const auto& d : _config.log_dirs) {
+        std::error_code ec;
+        std::filesystem::create_directories(d, ec);
+        if (ec || ::access(d.c_str(), W_OK) != 0) {
+            log::error("server", "log dir {} is not writable: {}", d, ec ? ec.message() : std::strerror(errno));
+            return false;
+        }
+        log_dir_state st;
+        auto clean = storage::consume_clean_shutdown_marker(d);
+        st.clean = clean && *clean;
+        auto rp = storage::read_offset_checkpoint(std::filesystem::path(d) / storage::recovery_point_checkpoint_file);
+        if (rp)
+            for (auto& e : *rp) st.recovery_points[e.tp] = e.offset;
+        auto ls = storage::read_offset_checkpoint(std::filesystem::path(d) / storage::log_start_checkpoint_file);
+        if (ls)
+            for (auto& e : *ls) st.log_starts[e.tp] = e.offset;
+        log::info("server", "log dir {}: {} shutdown last time", d, st.clean ? "clean" : "unclean (or first start)");
+        _log_dirs[d] = std::move(st);
+    }
+    return true;
+}
+
+void server::publish_snapshot(std::shared_ptr<const coord::cluster_snapshot> snap) {
+    for (auto& s : _shards) {
+        shard* sh = s.get();
+        sh->post([sh, snap]() { sh->apply_snapshot(snap); });
+    }
+}
+
+bool server::start_shards() {
+    unsigned n = static_cast<unsigned>(std::max(1, _config.reactor_threads));
+    for (unsigned i = 0; i < n; ++i) {
+        net::reactor_config rc;
+        rc.shard_id = i;
+        rc.shard_count = n;
+        rc.file_send = parse_strategy(_config.fetch_send_strategy);
+        rc.max_frame_bytes = static_cast<size_t>(_config.socket_request_max_bytes);
+        auto r = net::reactor::create(rc);
+        if (!r) {
+            log::error("server", "cannot start reactor {}: {}", i, r.error().message());
+            return false;
+        }
+        _shards.push_back(std::make_unique<shard>(*this, i, std::move(r).value()));
+    }
+    std::vector<std::future<bool>> listening;
+    for (auto& s : _shards) {
+        auto ready = std::make_shared<std::promise<bool>>();
+        listening.push_back(ready->get_future());
+        shard* sh = s.get();
+        _threads.emplace_back([this, sh, ready]() {
+            bool ok = true;
+            for (const auto& l : _config.listeners) {
+                std::string name = l.name;
+                auto port = sh->reactor().listen(l.host, l.port, [sh, name](std::shared_ptr<net::connection> c) {
+                    session::start(*sh, std::move(c), name);
+                });
+                if (!port) {
+                    log::error("server", "cannot listen on {}:{} ({}): {}", l.host.empty() ? "0.0.0.0" : l.host,
+                               l.port, l.name, port.error().message());
+                    ok = false;
+                }
+            }
+            ready->set_value(ok);
+            if (ok) sh->reactor().run();
+        });
+    }
+    bool ok = true;
+    for (auto& f : listening) ok = f.get() && ok;
+    return ok;
+}
+
+void server::stop_shards() {
+    for (auto& s : _shards) s->reactor().stop();
+    for (auto& t : _threads)
+        if (t.joinable()) t.join();
+    _threads.clear();
+}
+
+void server::write_checkpoints_and_marker() {
+    std::vector<shard::partition_offsets> all;
+    for (auto& s : _shards) {
+        s->close_all();
+        s->collect_offsets(all);
+    }
+    for (const auto& d : _config.log_dirs) {
+        std::vector<storage::checkpoint_entry> rp, ls;
+        bool ok = true;
+        for (const auto& p : all) {
+            if (std::filesystem::path(p.log_dir) != std::filesystem::path(d)) continue;
+            rp.push_back({p.tp, p.recovery_point});
+            ls.push_back({p.tp, p.log_start});
+            ok = ok && !p.close_failed;
+        }
+        // Partitions not opened this run keep their previous checkpoint entries.
+        const auto& st = _log_dirs[d];
+        for (const auto& [tp, off] : st.recovery_points)
+            if (std::none_of(rp.begin(), rp.end(), [&](auto& e) { return e.tp == tp; })) rp.push_back({tp, off});
+        for (const auto& [tp, off] : st.log_starts)
+            if (std::none_of(ls.begin(), ls.end(), [&](auto& e) { return e.tp == tp; })) ls.push_back({tp, off});
+        auto e1 = storage::write_offset_checkpoint(std::filesystem::path(d) / storage::recovery_point_checkpoint_file, rp);
+        auto e2 = storage::write_offset_checkpoint(std::filesystem::path(d) / storage::log_start_checkpoint_file, ls);
+        if (e1 || e2 || !ok) {
+            log::error("server", "log dir {}: checkpoints not written cleanly; next start recovers", d);
+            continue;
+        }
+        if (auto ec = storage::write_clean_shutdown_marker(d))
+            log::error("server", "log dir {}: cannot write clean-shutdown marker: {}", d, ec.message());
+    }
+}
+
+int server::run() {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    // Blocked here, so every thread started below inherits the mask and only sigwait
+    // in this thread sees them.
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+
+    log::info("server", "starting broker {} ({} reactor threads, fetch send strategy {})", _config.broker_id,
+              _config.reactor_threads, _config.fetch_send_strategy);
+    if (!prepare_log_dirs()) return 1;
+    _coordinator = std::make_unique<coord::coordinator>(
+        zk_config_from(_config), [this](std::shared_ptr<const coord::cluster_snapshot> snap) {
+            if (_serving.load()) publish_snapshot(std::move(snap));
+        });
+    if (auto err = _coordinator->start()) {
+        log::error("server", "fatal: {}", *err);
+        return 1;
+    }
+    auto snap = _coordinator->snapshot();
+    for (const auto& d : _config.log_dirs) {
+        auto meta = storage::ensure_meta_properties(d, _config.broker_id, snap->cluster_id);
+        if (!meta) {
+            log::error("server", "fatal: log dir {}: {}", d, meta.error().message());
+            _coordinator->stop();
+            return 1;
+        }
+    }
+    if (!start_shards()) {
+        stop_shards();
+        _coordinator->stop();
+        return 1;
+    }
+    _serving.store(true);
+    publish_snapshot(_coordinator->snapshot());
+    for (const auto& l : _config.advertised_listeners)
+        log::info("server", "broker {} serving {} at {}:{} (cluster {})", _config.broker_id, l.name, l.host, l.port,
+                  snap->cluster_id);
+
+    int sig = 0;
+    sigwait(&signals, &sig);
+    log::info("server", "{} received: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    _serving.store(false);
+    stop_shards();
+    write_checkpoints_and_marker();
+    _coordinator->stop();
+    log::info("server", "shutdown complete");
+    return 0;
+}
+
+}  // namespace sluice::broker

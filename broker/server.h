@@ -1,0 +1,88 @@
+#pragma once
+// The broker process: configuration, ZooKeeper coordinator and one shard per reactor
+// thread. Owns startup (log dirs, ZooKeeper registration, listeners) and clean
+// shutdown (flush, checkpoints, clean-shutdown marker).
+//
+// Concurrency: constructed and run() on the main thread; shards run on their own
+// threads; the coordinator calls back on its session thread and only posts to shards.
+#include "broker/config.h"
+#include "broker/partition.h"
+#include "broker/shard.h"
+#include "coord/coordinator.h"
+
+#include <atomic>
+#include <map>
+#include <thread>
+#include <mutex>
+#include <set>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+namespace sluice::broker {
+
+class server {
+public:
+    explicit server(broker_config cfg);
+    ~server();
+
+    // Runs until SIGINT/SIGTERM. Returns the process exit status.
+    int run();
+
+    const broker_config& config() const { return _config; }
+    unsigned shard_count() const { return static_cast<unsigned>(_shards.size()); }
+    shard& shard_at(unsigned i) { return *_shards[i]; }
+    // The shard that owns a partition: stable for the life of the process.
+    unsigned shard_of(std::string_view topic, int32_t partition) const;
+    coord::coordinator& coordinator() { return *_coordinator; }
+
+    // Runs work on the owner shard of `target`, then done(result) back on `origin`.
+    template <typename Work, typename Done>
+    void invoke_on(unsigned origin, unsigned target, Work work, Done done) {
+        if (origin == target) {
+            done(work(shard_at(target)));
+            return;
+        }
+        shard_at(target).post([this, origin, target, work = std::move(work), done = std::move(done)]() mutable {
+            auto r = work(shard_at(target));
+            shard_at(origin).post([r = std::move(r), done = std::move(done)]() mutable { done(std::move(r)); });
+        });
+    }
+
+    // Producer ids for InitProducerId: unique per broker run (see note in the handler).
+    int64_t next_producer_id();
+
+    storage::log_config log_config_for(const coord::topic_info* topic) const;
+    // Recovery inputs found at startup for a partition in log dir `dir` (read-only
+    // after startup, so any shard may ask).
+    storage::open_options open_options_for(const std::string& dir, const topic_partition& tp) const;
+
+    // Auto-creation de-duplication across shards: true if the caller should create.
+    bool mark_topic_creating(const std::string& name);
+    void unmark_topic_creating(const std::string& name);
+
+private:
+    struct log_dir_state {
+        bool clean = false;
+        std::map<topic_partition, int64_t> recovery_points;
+        std::map<topic_partition, int64_t> log_starts;
+    };
+    bool prepare_log_dirs();
+    bool start_shards();
+    void stop_shards();
+    void publish_snapshot(std::shared_ptr<const coord::cluster_snapshot> snap);
+    void write_checkpoints_and_marker();
+
+    broker_config _config;
+    std::unique_ptr<coord::coordinator> _coordinator;
+    std::vector<std::unique_ptr<shard>> _shards;
+    std::vector<std::thread> _threads;
+    std::map<std::string, log_dir_state> _log_dirs;
+    int64_t _producer_id_base = 0;
+    std::atomic<int64_t> _producer_id_next{0};
+    std::atomic<bool> _serving{false};
+    std::mutex _creating_mutex;  // cold path only: topic auto-creation
+    std::set<std::string> _creating;
+};
+
+}  // namespace sluice::broker

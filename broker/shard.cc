@@ -1,0 +1,103 @@
+#include "broker/shard.h"
+
+#include "base/log.h"
+#include "broker/server.h"
+#include "storage/log_dir.h"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <system_error>
+
+namespace sluice::broker {
+
+shard::shard(server& srv, unsigned id, std::unique_ptr<net::reactor> r)
+    : _srv(srv), _id(id), _reactor(std::move(r)), _metadata(std::make_shared<coord::cluster_snapshot>()) {}
+
+partition* shard::find(const topic_partition& tp) {
+    auto it = _partitions.find(tp);
+    return it == _partitions.end() ? nullptr : it->second.get();
+}
+
+std::string shard::dir_for(const topic_partition& tp) const {
+    const auto& dirs = _srv.config().log_dirs;
+    std::string name = storage::partition_dir_name(tp);
+    for (const auto& d : dirs) {
+        std::error_code ec;
+        if (std::filesystem::exists(std::filesystem::path(d) / name, ec)) return d;
+    }
+    return dirs[topic_partition_hash{}(tp) % dirs.size()];
+}
+
+partition* shard::open_partition(const topic_partition& tp, const coord::topic_info* topic) {
+    std::string dir = dir_for(tp);
+    auto opts = _srv.open_options_for(dir, tp);
+    auto log = storage::partition_log::open(std::filesystem::path(dir) / storage::partition_dir_name(tp),
+                                            _srv.log_config_for(topic), opts);
+    if (!log) {
+        // A broken partition is reported and left offline; the others keep serving.
+        log::error("shard", "cannot open log of {}-{} in {}: {}", tp.topic, tp.partition, dir, log.error().message());
+        return nullptr;
+    }
+    auto p = std::make_unique<partition>();
+    p->id = tp;
+    p->log = std::move(log).value();
+    if (!opts.high_watermark) p->log->set_high_watermark(p->log->log_end_offset());
+    auto* raw = p.get();
+    _partitions.emplace(tp, std::move(p));
+    return raw;
+}
+
+void shard::apply_snapshot(std::shared_ptr<const coord::cluster_snapshot> snap) {
+    const int32_t me = _srv.config().broker_id;
+    // Partitions of topics that were deleted (or deleted and re-created: new topic id).
+    for (auto it = _partitions.begin(); it != _partitions.end();) {
+        auto t = snap->topics.find(it->first.topic);
+        bool gone = t == snap->topics.end() || t->second->topic_id != it->second->topic_id ||
+                    !t->second->assignment.count(it->first.partition);
+        if (!gone) {
+            ++it;
+            continue;
+        }
+        auto path = it->second->log->dir();
+        it->second->log->close();
+        it = _partitions.erase(it);
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+        log::info("shard", "deleted log {}{}", path.string(), ec ? " (failed: " + ec.message() + ")" : "");
+    }
+    for (const auto& [name, t] : snap->topics) {
+        if (t->marked_for_deletion) continue;
+        for (const auto& [index, replicas] : t->assignment) {
+            if (std::find(replicas.begin(), replicas.end(), me) == replicas.end()) continue;
+            if (_srv.shard_of(name, index) != _id) continue;
+            topic_partition tp{name, index};
+            partition* p = find(tp);
+            if (p == nullptr) p = open_partition(tp, t.get());
+            if (p == nullptr) continue;
+            p->topic_id = t->topic_id;
+            auto st = t->partitions.find(index);
+            if (st != t->partitions.end()) p->leader_epoch = st->second.leader_epoch;
+        }
+    }
+    _metadata = std::move(snap);
+}
+
+void shard::close_all() {
+    for (auto& [tp, p] : _partitions) {
+        if (auto ec = p->log->flush()) log::error("shard", "flush of {}-{} failed: {}", tp.topic, tp.partition, ec.message());
+        p->recovery_point = p->log->recovery_point();
+        p->log_start = p->log->log_start_offset();
+        if (auto ec = p->log->close()) {
+            log::error("shard", "close of {}-{} failed: {}", tp.topic, tp.partition, ec.message());
+            p->close_failed = true;
+        }
+    }
+}
+
+void shard::collect_offsets(std::vector<partition_offsets>& out) const {
+    for (const auto& [tp, p] : _partitions)
+        out.push_back({tp, p->log->dir().parent_path().string(), p->log_start, p->recovery_point, p->close_failed});
+}
+
+}  // namespace sluice::broker

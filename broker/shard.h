@@ -1,0 +1,63 @@
+#pragma once
+// A shard: one reactor thread with the connections it accepted and the partitions
+// hashed to it (server::shard_of). Nothing here is locked: other threads reach a shard
+// only through invoke_on()/post(), which run closures on its reactor thread.
+//
+// Concurrency: every member is touched only on the shard's own thread, except post().
+#include "broker/partition.h"
+#include "coord/types.h"
+#include "net/reactor.h"
+
+#include <functional>
+#include <memory>
+#include <unordered_map>
+
+namespace sluice::broker {
+
+class server;
+
+class shard {
+public:
+    shard(server& srv, unsigned id, std::unique_ptr<net::reactor> r);
+    shard(const shard&) = delete;
+    shard& operator=(const shard&) = delete;
+
+    unsigned id() const { return _id; }
+    server& srv() { return _srv; }
+    net::reactor& reactor() { return *_reactor; }
+
+    // Any thread: runs fn on this shard's thread.
+    void post(std::function<void()> fn) { _reactor->post(std::move(fn)); }
+
+    // The cluster metadata this shard serves with (replaced as ZooKeeper changes).
+    const std::shared_ptr<const coord::cluster_snapshot>& metadata() const { return _metadata; }
+    // Shard thread: adopt a new snapshot, open logs of partitions this broker now hosts
+    // and that hash to this shard, close and delete logs of topics that are gone.
+    void apply_snapshot(std::shared_ptr<const coord::cluster_snapshot> snap);
+
+    partition* find(const topic_partition& tp);
+    // Clean shutdown: flush and close every log (shard thread, reactor stopped or stopping).
+    void close_all();
+    size_t partition_count() const { return _partitions.size(); }
+    // For the shutdown checkpoints, after close_all().
+    struct partition_offsets {
+        topic_partition tp;
+        std::string log_dir;
+        int64_t log_start;
+        int64_t recovery_point;
+        bool close_failed;
+    };
+    void collect_offsets(std::vector<partition_offsets>& out) const;
+
+private:
+    partition* open_partition(const topic_partition& tp, const coord::topic_info* topic);
+    std::string dir_for(const topic_partition& tp) const;
+
+    server& _srv;
+    unsigned _id;
+    std::unique_ptr<net::reactor> _reactor;
+    std::shared_ptr<const coord::cluster_snapshot> _metadata;
+    std::unordered_map<topic_partition, std::unique_ptr<partition>, topic_partition_hash> _partitions;
+};
+
+}  // namespace sluice::broker

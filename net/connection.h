@@ -1,0 +1,162 @@
+#pragma once
+// net::connection: one accepted TCP socket, owned by one reactor.
+//
+// Concurrency: every method runs on the owning reactor's thread (use reactor::post to get
+// there). A connection is always held by shared_ptr; each in-flight io_uring operation
+// holds one more reference, so the object outlives a client that disconnects mid-send.
+// The socket fd is closed only once the connection is closed AND its last operation has
+// completed (so the fd number cannot be reused under an operation that still names it).
+//
+// Receive: one multishot recv with buffers from the reactor's provided-buffer ring; bytes
+// are copied out into frames (wire format in net/frame.h) and the buffer is recycled at
+// once. Send: out_messages go out in order, one operation (or linked splice chain) in
+// flight at a time; consecutive in-memory pieces -- across queued messages too -- are
+// gathered into one sendmsg.
+#include "base/out_message.h"
+#include "net/completion.h"
+#include "net/frame.h"
+#include "net/send_pools.h"
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <array>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+struct io_uring_sqe;
+
+namespace sluice::net {
+
+class reactor;
+
+class connection : public std::enable_shared_from_this<connection> {
+    struct passkey {};
+
+public:
+    static std::shared_ptr<connection> make(reactor& r, int fd, std::string peer);
+    connection(passkey, reactor& r, int fd, std::string peer);
+    ~connection();
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+
+    // Called once per complete frame, in arrival order; never while reading is paused.
+    void set_frame_handler(std::function<void(frame)> on_frame);
+    // Called once, on a later loop turn than the close itself, with a reason for logs.
+    void set_close_handler(std::function<void(std::string_view reason)> on_close);
+    // Queued and sent in order, whole. Dropped if the connection is closed.
+    void send(out_message msg);
+    // Back-pressure: stop reading from the socket (the kernel's buffer fills, then TCP
+    // pushes back on the client); frames already received are held until resume.
+    void pause_reading();
+    void resume_reading();
+    void close();  // idempotent; queued sends are dropped, in-flight ones cancelled safely
+    bool is_closed() const { return _closed; }
+    const std::string& peer() const { return _peer; }
+    size_t queued_bytes() const { return _queued_bytes; }
+
+private:
+    friend class reactor;
+    friend class listener;
+
+    // An operation slot: user_data points here; `owner` keeps the connection alive until
+    // the operation's last CQE has been handled.
+    class op final : public completion {
+    public:
+        using done_fn = void (connection::*)(int32_t res, uint32_t flags);
+        op(const char* name, connection* c, done_fn done) : completion(name), _conn(c), _done(done) {}
+        void complete(int32_t res, uint32_t flags) override;
+        std::shared_ptr<connection> owner;
+
+    private:
+        connection* _conn;
+        done_fn _done;
+    };
+    enum class piece_mode { memory, mmap_copy, splice, buffered };
+
+    void start();
+    void detach();  // the reactor is going away
+    void close_with(std::string_view reason);
+    io_uring_sqe* prepare(op& o);
+    void op_finished();
+    void finalize();
+
+    // receive (connection.cc)
+    bool want_recv() const;
+    void arm_recv();
+    void recv_done(int32_t res, uint32_t flags);
+    void consume(std::span<const uint8_t> bytes);
+    void deliver(frame f);
+    void resume_delivery();
+
+    // send (connection_send.cc)
+    void schedule_send();
+    void send_next();
+    piece_mode mode_of(const out_message::piece& p) const;
+    const out_message::piece* current_piece();
+    void send_gathered();
+    void send_splice(const out_message::piece& p);
+    void send_buffered(const out_message::piece& p);
+    void advance(size_t n);
+    void next_piece();
+    void release_send_resources();
+    void send_done(int32_t res, uint32_t flags);
+    void read_done(int32_t res, uint32_t flags);
+    void splice_in_done(int32_t res, uint32_t flags);
+    void splice_out_done(int32_t res, uint32_t flags);
+    void splice_chain_done();
+    bool send_failed(int32_t res, std::string_view what);
+
+    reactor* _reactor;  // nullptr once detached
+    int _fd;
+    std::string _peer;
+    std::function<void(frame)> _on_frame;
+    std::function<void(std::string_view)> _on_close;
+    bool _closed = false;
+    bool _finalized = false;
+    unsigned _ops_in_flight = 0;
+
+    // receive state
+    op _recv_op{"recv", this, &connection::recv_done};
+    bool _recv_armed = false;
+    bool _paused = false;
+    bool _delivery_scheduled = false;
+    std::array<uint8_t, 4> _size_bytes{};
+    unsigned _size_have = 0;  // 0..4 bytes of the size prefix seen
+    size_t _body_size = 0;
+    frame _body;
+    std::deque<frame> _held_frames;  // received while paused
+
+    // send state: cursor = (front message, _piece_index, _piece_offset)
+    std::deque<out_message> _send_queue;
+    size_t _queued_bytes = 0;
+    size_t _piece_index = 0;
+    size_t _piece_offset = 0;
+    unsigned _send_ops = 0;  // CQEs the current send step still waits for
+    bool _send_scheduled = false;
+    op _send_op{"send", this, &connection::send_done};
+    static constexpr size_t max_iov = 64;
+    std::array<iovec, max_iov> _iov{};
+    msghdr _msg{};
+    // buffered: chunk bytes [_chunk_sent, _chunk_len) are the piece's bytes at the cursor
+    op _read_op{"file_read", this, &connection::read_done};
+    chunk_pool::chunk _chunk;
+    size_t _chunk_len = 0;
+    size_t _chunk_sent = 0;
+    bool _sending_chunk = false;
+    // splice: the pipe holds _pipe_fill bytes of the current piece just past the cursor
+    op _splice_in_op{"splice_in", this, &connection::splice_in_done};
+    op _splice_out_op{"splice_out", this, &connection::splice_out_done};
+    std::optional<pipe_pair> _pipe;
+    size_t _pipe_fill = 0;
+    unsigned _splice_in_len = 0;
+    int32_t _splice_in_res = 0;
+    int32_t _splice_out_res = 0;
+};
+
+}  // namespace sluice::net

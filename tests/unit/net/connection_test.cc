@@ -1,0 +1,192 @@
+#include "net_test_util.h"
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+
+using namespace sluice;
+using namespace sluice::net;
+using namespace sluice::net::test;
+
+TEST_CASE("connection: pipelined frames are echoed whole and in order") {
+    running_reactor rr(reactor_config{}, install_echo);
+    int fd = connect_to(rr.port);
+    std::vector<uint8_t> wire;
+    constexpr int frames = 200;
+    for (int i = 0; i < frames; ++i) {
+        auto f = make_frame("request-" + std::to_string(i) + std::string(static_cast<size_t>(i * 37), 'x'));
+        wire.insert(wire.end(), f.begin(), f.end());
+    }
+    REQUIRE(write_all(fd, wire.data(), wire.size()));
+    for (int i = 0; i < frames; ++i) {
+        std::string body;
+        REQUIRE(read_frame(fd, body));
+        CHECK(body == "request-" + std::to_string(i) + std::string(static_cast<size_t>(i * 37), 'x'));
+    }
+    auto s = rr.stats();
+    CHECK(s.connections_accepted == 1);
+    CHECK(s.bytes_sent_memory == wire.size());
+    ::close(fd);
+    CHECK(rr.wait_until([](reactor& r) { return r.stats().connections_open == 0; }));
+}
+
+TEST_CASE("connection: a frame larger than a receive buffer is assembled") {
+    reactor_config cfg;
+    cfg.recv_buffer_size = 4096;
+    cfg.recv_buffer_count = 8;  // forces -ENOBUFS back-pressure along the way
+    running_reactor rr(cfg, install_echo);
+    int fd = connect_to(rr.port);
+    std::string big(3 * 1024 * 1024 + 17, '\0');
+    for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 131 + 7);
+    auto f = make_frame(big);
+    REQUIRE(write_all(fd, f.data(), f.size()));
+    std::string body;
+    REQUIRE(read_frame(fd, body));
+    CHECK(body == big);
+    ::close(fd);
+}
+
+TEST_CASE("connection: 1-byte writes from a slow client do not stall other clients") {
+    running_reactor rr(reactor_config{}, install_echo);
+    int slow = connect_to(rr.port);
+    int fast = connect_to(rr.port);
+    auto f = make_frame("slowpoke");
+    std::thread trickle([&] {
+        for (uint8_t b : f) {
+            REQUIRE(write_all(slow, &b, 1));
+            std::this_thread::sleep_for(100ms);
+        }
+    });
+    // The slow frame takes 1.2 s to arrive; a reader waiting on it would hold pings that long.
+    auto worst = std::chrono::steady_clock::duration::zero();
+    for (int i = 0; i < 40; ++i) {
+        auto start = std::chrono::steady_clock::now();
+        auto q = make_frame("ping" + std::to_string(i));
+        REQUIRE(write_all(fast, q.data(), q.size()));
+        std::string body;
+        REQUIRE(read_frame(fast, body));
+        CHECK(body == "ping" + std::to_string(i));
+        worst = std::max(worst, std::chrono::steady_clock::now() - start);
+        std::this_thread::sleep_for(10ms);
+    }
+    CHECK(worst < 300ms);
+    trickle.join();
+    std::string body;
+    REQUIRE(read_frame(slow, body));
+    CHECK(body == "slowpoke");
+    ::close(slow);
+    ::close(fast);
+}
+
+TEST_CASE("connection: oversized and negative frame sizes close the connection") {
+    reactor_config cfg;
+    cfg.max_frame_bytes = 1024 * 1024;
+    std::atomic<int> closes{0};
+    std::string reason;
+    running_reactor rr(cfg, [&](std::shared_ptr<connection> c) {
+        install_echo(c);
+        c->set_close_handler([&](std::string_view why) {
+            reason = why;
+            closes.fetch_add(1);
+        });
+    });
+    SUBCASE("oversized") {
+        int fd = connect_to(rr.port);
+        uint32_t be = htonl(1024 * 1024 + 1);
+        REQUIRE(write_all(fd, &be, 4));
+        CHECK(peer_closed(fd));
+        ::close(fd);
+    }
+    SUBCASE("negative") {
+        int fd = connect_to(rr.port);
+        uint8_t neg[4] = {0xff, 0xff, 0xff, 0xfe};
+        REQUIRE(write_all(fd, neg, 4));
+        CHECK(peer_closed(fd));
+        ::close(fd);
+    }
+    SUBCASE("exactly the limit is accepted") {
+        int fd = connect_to(rr.port);
+        auto f = make_frame(std::string(1024 * 1024, 'k'));
+        REQUIRE(write_all(fd, f.data(), f.size()));
+        std::string body;
+        REQUIRE(read_frame(fd, body));
+        CHECK(body.size() == 1024 * 1024);
+        ::close(fd);
+    }
+    CHECK(rr.wait_until([&](reactor& r) { return closes.load() == 1 && r.stats().connections_open == 0; }));
+}
+
+TEST_CASE("connection: 200 connections at once") {
+    reactor_config cfg;
+    SUBCASE("default ring") {}
+    SUBCASE("tiny SQ: full submission queue is flushed, not an error") { cfg.sq_entries = 8; }
+    running_reactor rr(cfg, install_echo);
+    constexpr int n = 200;
+    std::vector<int> fds;
+    for (int i = 0; i < n; ++i) fds.push_back(connect_to(rr.port));
+    for (int i = 0; i < n; ++i) {
+        auto f = make_frame("client-" + std::to_string(i));
+        REQUIRE(write_all(fds[static_cast<size_t>(i)], f.data(), f.size()));
+    }
+    for (int i = 0; i < n; ++i) {
+        std::string body;
+        REQUIRE(read_frame(fds[static_cast<size_t>(i)], body));
+        CHECK(body == "client-" + std::to_string(i));
+    }
+    auto s = rr.stats();
+    CHECK(s.connections_open == n);
+    CHECK(s.connections_accepted == n);
+    if (cfg.sq_entries == 8) CHECK(s.sq_full > 0);
+    for (int fd : fds) ::close(fd);
+    CHECK(rr.wait_until([](reactor& r) { return r.stats().connections_open == 0; }));
+}
+
+TEST_CASE("connection: pause_reading holds frames until resume_reading") {
+    std::shared_ptr<connection> conn;  // reactor thread only
+    std::vector<std::string> got;
+    running_reactor rr(reactor_config{}, [&](std::shared_ptr<connection> c) {
+        conn = c;
+        connection* raw = c.get();
+        c->set_frame_handler([&, raw](frame f) {
+            got.emplace_back(f.begin(), f.end());
+            if (got.size() == 1) raw->pause_reading();
+        });
+    });
+    int fd = connect_to(rr.port);
+    std::vector<uint8_t> wire;
+    for (int i = 0; i < 3; ++i) {
+        auto f = make_frame("f" + std::to_string(i));
+        wire.insert(wire.end(), f.begin(), f.end());
+    }
+    REQUIRE(write_all(fd, wire.data(), wire.size()));
+    CHECK(rr.wait_until([&](reactor&) { return got.size() == 1; }));
+    std::this_thread::sleep_for(100ms);
+    CHECK(rr.call([&] { return got.size(); }) == 1);
+    rr.call([&] { conn->resume_reading(); });
+    CHECK(rr.wait_until([&](reactor&) { return got.size() == 3; }));
+    CHECK(rr.call([&] { return got; }) == std::vector<std::string>{"f0", "f1", "f2"});
+    // Reading continues after resume.
+    auto f = make_frame("f3");
+    REQUIRE(write_all(fd, f.data(), f.size()));
+    CHECK(rr.wait_until([&](reactor&) { return got.size() == 4; }));
+    rr.call([&] { conn.reset(); });
+    ::close(fd);
+}
+
+TEST_CASE("connection: close() from the broker side ends the socket and calls the close handler once") {
+    std::atomic<int> closes{0};
+    running_reactor rr(reactor_config{}, [&](std::shared_ptr<connection> c) {
+        connection* raw = c.get();
+        c->set_frame_handler([raw](frame) {
+            raw->close();
+            raw->close();
+        });
+        c->set_close_handler([&](std::string_view) { closes.fetch_add(1); });
+    });
+    int fd = connect_to(rr.port);
+    auto f = make_frame("bye");
+    REQUIRE(write_all(fd, f.data(), f.size()));
+    CHECK(peer_closed(fd));
+    CHECK(rr.wait_until([&](reactor& r) { return closes.load() == 1 && r.stats().connections_open == 0; }));
+    ::close(fd);
+}
