@@ -40,9 +40,9 @@ cpu_times process_cpu();  // getrusage(RUSAGE_SELF): every thread of this proces
 result<cpu_times> pid_cpu(pid_t pid);
 
 // CPU time of another process over an interval, as precise as /proc allows: the sum of
-// per-thread run time in ns (/proc/<pid>/task/*/schedstat) when no thread that was there
-// at the start has exited by the end (threads born in between count whole); otherwise
-// the tick-granular utime+stime of /proc/<pid>/stat, which keeps exited threads.
+// per-thread run time in ns (/proc/<pid>/task/*/schedstat; threads born in between count
+// whole), unless a thread exited in between -- then the utime+stime of /proc/<pid>/stat,
+// which keeps exited threads' time but is truncated to 10 ms clock ticks.
 class pid_cpu_meter {
 public:
     explicit pid_cpu_meter(pid_t pid);
@@ -56,6 +56,10 @@ private:
     double _ticks_s = 0;
     std::vector<std::pair<pid_t, uint64_t>> _threads_ns;
 };
+
+// 1-minute load average (/proc/loadavg): recorded with results, because on a small
+// shared machine a busy neighbour skews every number.
+double load_average();
 
 // "1g", "64k", "1048576", "512m" -> bytes; nullopt on junk.
 std::optional<uint64_t> parse_size(std::string_view text);

@@ -120,6 +120,10 @@ def main():
             cells = [f"{fmt(ratio(m['gb_s'], bare[t][0]), '.2f')}/{fmt(ratio(m['broker_cpu_s_per_gb'], bare[t][1]), '.2f')}"
                      for t in tests]
             print("  " + f"{strategy:<10}" + "".join(f" {c:>16}" for c in cells))
+    loads = [r["load_average"] for r in records if isinstance(r.get("load_average"), (int, float))]
+    if loads:
+        print(f"\n1-min load average seen during the runs: {min(loads):.2f} .. {max(loads):.2f}"
+              + ("  (the machine was busy: treat the numbers as pessimistic)" if max(loads) > 1.5 else ""))
     return 0
 
 

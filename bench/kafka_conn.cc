@@ -78,6 +78,10 @@ result<wire::metadata_response> ask_metadata(kafka_connection& conn, const disco
 // CreateTopics must go to the controller; TOPIC_ALREADY_EXISTS counts as success (a
 // concurrent creator, or auto-creation by an older Metadata version).
 bool create_topic(const cluster_view& view, const discovery_options& opt, std::string& why) {
+    if (view.create_topics_version < 0) {
+        why = fmt::format("topic '{}' does not exist and the broker offers no CreateTopics", opt.topic);
+        return false;
+    }
     auto controller = view.brokers.find(view.controller_id);
     if (controller == view.brokers.end()) {
         why = fmt::format("topic '{}' does not exist and no controller is known (controller id {})", opt.topic,
@@ -92,10 +96,11 @@ bool create_topic(const cluster_view& view, const discovery_options& opt, std::s
     }
     std::vector<uint8_t> frame;
     int32_t corr = (*conn)->next_correlation_id();
-    wire::encode_create_topics_v0(frame, corr, opt.client_id, opt.topic, opt.create_partitions,
-                                  opt.replication_factor, opt.io_timeout_ms);
+    wire::encode_create_topics(frame, view.create_topics_version, corr, opt.client_id, opt.topic,
+                               opt.create_partitions, opt.replication_factor, opt.io_timeout_ms);
     auto body = (*conn)->roundtrip(frame, corr);
-    auto results = body ? wire::decode_create_topics_v0(*body) : result<std::vector<wire::create_topic_result>>(body.error());
+    auto results = body ? wire::decode_create_topics(view.create_topics_version, *body)
+                        : result<std::vector<wire::create_topic_result>>(body.error());
     if (!results) {
         why = fmt::format("CreateTopics to {} failed: {}", (*conn)->peer(), results.error().message());
         return false;
@@ -138,10 +143,11 @@ result<cluster_view> discover(const discovery_options& opt, std::string& why) {
     cluster_view view;
     view.produce_version = versions->pick(wire::api::produce, 3, opt.produce_version_max);
     view.fetch_version = versions->pick(wire::api::fetch, 4, opt.fetch_version_max);
-    view.metadata_version = versions->pick(wire::api::metadata, 1, 4);
-    view.has_list_offsets = versions->pick(wire::api::list_offsets, 1, 1) == 1;
+    view.metadata_version = versions->pick(wire::api::metadata, 1, opt.metadata_version_max);
+    view.list_offsets_version = versions->pick(wire::api::list_offsets, 1, 9);
+    view.create_topics_version = versions->pick(wire::api::create_topics, 0, 7);
     if (view.metadata_version < 0) {
-        why = "the broker does not offer Metadata v1..v4";
+        why = "the broker offers no Metadata version from v1";
         return std::errc::protocol_not_supported;
     }
     bool created = false;
@@ -178,17 +184,17 @@ result<cluster_view> discover(const discovery_options& opt, std::string& why) {
     }
 }
 
-result<std::map<int32_t, int64_t>> list_offsets(kafka_connection& conn, const std::string& client_id,
+result<std::map<int32_t, int64_t>> list_offsets(kafka_connection& conn, int16_t version, const std::string& client_id,
                                                 const std::string& topic, const std::vector<int32_t>& partitions,
                                                 int64_t timestamp) {
     std::vector<wire::list_offsets_query> queries;
     for (int32_t p : partitions) queries.push_back({p, timestamp});
     std::vector<uint8_t> frame;
     int32_t corr = conn.next_correlation_id();
-    wire::encode_list_offsets_v1(frame, corr, client_id, topic, queries);
+    wire::encode_list_offsets(frame, version, corr, client_id, topic, queries);
     auto body = conn.roundtrip(frame, corr);
     if (!body) return body.error();
-    auto results = wire::decode_list_offsets_v1(*body);
+    auto results = wire::decode_list_offsets(version, *body);
     if (!results) return results.error();
     std::map<int32_t, int64_t> out;
     for (auto& r : *results) {

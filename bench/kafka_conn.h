@@ -52,7 +52,8 @@ struct cluster_view {
     int16_t produce_version = -1;
     int16_t fetch_version = -1;
     int16_t metadata_version = -1;
-    bool has_list_offsets = false;
+    int16_t list_offsets_version = -1;
+    int16_t create_topics_version = -1;
 };
 
 struct discovery_options {
@@ -67,6 +68,7 @@ struct discovery_options {
     int wait_leaders_ms = 30000;   // bound on waiting for every partition to have a leader
     int16_t produce_version_max = 7;
     int16_t fetch_version_max = 11;
+    int16_t metadata_version_max = 12;
 };
 
 // Connects to the bootstrap broker and returns the topic's leaders; errors carry a
@@ -74,7 +76,7 @@ struct discovery_options {
 result<cluster_view> discover(const discovery_options& opt, std::string& why);
 
 // Earliest (timestamp -2) or latest (-1) offsets of the given partitions, asked of one broker.
-result<std::map<int32_t, int64_t>> list_offsets(kafka_connection& conn, const std::string& client_id,
+result<std::map<int32_t, int64_t>> list_offsets(kafka_connection& conn, int16_t version, const std::string& client_id,
                                                 const std::string& topic, const std::vector<int32_t>& partitions,
                                                 int64_t timestamp);
 

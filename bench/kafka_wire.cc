@@ -1,6 +1,11 @@
 #include "bench/kafka_wire.h"
 
 #include "base/assert.h"
+#include "base/out_message.h"
+#include "broker/protocol/header.h"
+#include "broker/protocol/messages.h"
+#include "broker/protocol/reader.h"
+#include "broker/protocol/writer.h"
 
 #include <fmt/format.h>
 
@@ -271,132 +276,132 @@ batch_scan scan_batches(std::span<const uint8_t> records, bool verify_crc) {
     return s;
 }
 
-// ---- requests --------------------------------------------------------------------
+// ---- requests and responses: the project's generated codec ----------------------
 
 namespace {
-// Starts a frame: size placeholder and request header v1. Returns the frame's start.
-size_t begin_request(std::vector<uint8_t>& out, int16_t key, int16_t version, int32_t correlation_id,
-                     std::string_view client_id) {
-    size_t start = out.size();
-    writer w(out);
-    w.i32(0);
-    w.i16(key);
-    w.i16(version);
-    w.i32(correlation_id);
-    w.string(client_id);
-    return start;
+
+std::error_code malformed() { return std::make_error_code(std::errc::bad_message); }
+
+// One whole request frame: size prefix, header (v1 or v2 by the API's flexible
+// versions), body. Copied out of the out_message because the load generator patches
+// correlation ids in place and sends the same bytes many times.
+template <typename Message>
+void encode_request(std::vector<uint8_t>& out, int16_t version, int32_t correlation_id, std::string_view client_id,
+                    const Message& message) {
+    SLUICE_ASSERT(version >= Message::min_version && version <= Message::max_version, "api {} v{}",
+                  Message::api_key, version);
+    out_message frame;
+    proto::writer w(frame);
+    size_t prefix = w.begin_frame();
+    proto::request_header header;
+    header.api_key = Message::api_key;
+    header.api_version = version;
+    header.correlation_id = correlation_id;
+    header.client_id = std::string(client_id);
+    header.header_version = proto::request_header_version(Message::api_key, version);
+    proto::encode_request_header(w, header);
+    message.encode(w, version);
+    w.end_frame(prefix);
+    auto bytes = frame.memory_bytes();
+    out.insert(out.end(), bytes.begin(), bytes.end());
 }
 
-void end_request(std::vector<uint8_t>& out, size_t start) {
-    writer(out).patch_i32(start, static_cast<int32_t>(out.size() - start - 4));
+// `body` starts after the correlation id: flexible versions still have the response
+// header's tagged fields to skip.
+template <typename Message>
+result<Message> decode_response(int16_t version, std::span<const uint8_t> body) {
+    if (version < Message::min_version || version > Message::max_version) return std::errc::invalid_argument;
+    proto::reader r(body);
+    r.set_context(Message::api_key, version);
+    if (proto::response_header_version(Message::api_key, version) == 1)
+        r.read_tagged_fields([](uint32_t) { return false; });
+    Message m;
+    if (!m.decode(r, version) || !r.ok()) return malformed();
+    return m;
 }
+
 }  // namespace
 
 void encode_api_versions_v0(std::vector<uint8_t>& out, int32_t correlation_id, std::string_view client_id) {
-    end_request(out, begin_request(out, api::api_versions, 0, correlation_id, client_id));
+    encode_request(out, 0, correlation_id, client_id, proto::api_versions_request{});
 }
 
 void encode_metadata(std::vector<uint8_t>& out, int16_t version, int32_t correlation_id, std::string_view client_id,
                      const std::vector<std::string>& topics, bool allow_auto_create) {
-    SLUICE_ASSERT(version >= 1 && version <= 4, "metadata v{}", version);
-    size_t start = begin_request(out, api::metadata, version, correlation_id, client_id);
-    writer w(out);
-    w.i32(static_cast<int32_t>(topics.size()));
-    for (auto& t : topics) w.string(t);
-    if (version >= 4) w.i8(allow_auto_create ? 1 : 0);
-    end_request(out, start);
+    proto::metadata_request m;
+    for (auto& t : topics) m.topics->push_back({proto::uuid{}, t});
+    m.allow_auto_topic_creation = allow_auto_create;
+    encode_request(out, version, correlation_id, client_id, m);
 }
 
-void encode_create_topics_v0(std::vector<uint8_t>& out, int32_t correlation_id, std::string_view client_id,
-                             std::string_view topic, int32_t partitions, int16_t replication_factor,
-                             int32_t timeout_ms) {
-    size_t start = begin_request(out, api::create_topics, 0, correlation_id, client_id);
-    writer w(out);
-    w.i32(1);
-    w.string(topic);
-    w.i32(partitions);
-    w.i16(replication_factor);
-    w.i32(0);  // no manual assignment
-    w.i32(0);  // no configs
-    w.i32(timeout_ms);
-    end_request(out, start);
+void encode_create_topics(std::vector<uint8_t>& out, int16_t version, int32_t correlation_id,
+                          std::string_view client_id, std::string_view topic, int32_t partitions,
+                          int16_t replication_factor, int32_t timeout_ms) {
+    proto::create_topics_request m;
+    proto::create_topics_request::creatable_topic t;
+    t.name = std::string(topic);
+    t.num_partitions = partitions;
+    t.replication_factor = replication_factor;
+    m.topics.push_back(std::move(t));
+    m.timeout_ms = timeout_ms;
+    encode_request(out, version, correlation_id, client_id, m);
+}
+
+void encode_list_offsets(std::vector<uint8_t>& out, int16_t version, int32_t correlation_id,
+                         std::string_view client_id, std::string_view topic,
+                         std::span<const list_offsets_query> parts) {
+    proto::list_offsets_request m;
+    m.replica_id = -1;  // a consumer
+    proto::list_offsets_request::list_offsets_topic t;
+    t.name = std::string(topic);
+    for (auto& p : parts) {
+        proto::list_offsets_request::list_offsets_partition q;
+        q.partition_index = p.partition;
+        q.timestamp = p.timestamp;
+        t.partitions.push_back(q);
+    }
+    m.topics.push_back(std::move(t));
+    encode_request(out, version, correlation_id, client_id, m);
 }
 
 void encode_produce(std::vector<uint8_t>& out, int16_t version, int32_t correlation_id, std::string_view client_id,
                     int16_t acks, int32_t timeout_ms, std::string_view topic, std::span<const produce_partition> parts) {
-    SLUICE_ASSERT(version >= 3 && version <= 8, "produce v{}", version);
-    size_t start = begin_request(out, api::produce, version, correlation_id, client_id);
-    writer w(out);
-    w.null_string();  // transactional id
-    w.i16(acks);
-    w.i32(timeout_ms);
-    w.i32(1);
-    w.string(topic);
-    w.i32(static_cast<int32_t>(parts.size()));
-    for (auto& p : parts) {
-        w.i32(p.partition);
-        w.i32(static_cast<int32_t>(p.batch.size()));
-        w.raw(p.batch.data(), p.batch.size());
-    }
-    end_request(out, start);
-}
-
-void encode_list_offsets_v1(std::vector<uint8_t>& out, int32_t correlation_id, std::string_view client_id,
-                            std::string_view topic, std::span<const list_offsets_query> parts) {
-    size_t start = begin_request(out, api::list_offsets, 1, correlation_id, client_id);
-    writer w(out);
-    w.i32(-1);  // replica id: a consumer
-    w.i32(1);
-    w.string(topic);
-    w.i32(static_cast<int32_t>(parts.size()));
-    for (auto& p : parts) {
-        w.i32(p.partition);
-        w.i64(p.timestamp);
-    }
-    end_request(out, start);
+    SLUICE_ASSERT(version >= 3, "produce v{} predates record batch v2", version);
+    proto::produce_request m;
+    m.acks = acks;
+    m.timeout_ms = timeout_ms;
+    proto::produce_request::topic_produce_data t;
+    t.name = std::string(topic);
+    for (auto& p : parts) t.partition_data.push_back({p.partition, proto::records::of(p.batch)});
+    m.topic_data.push_back(std::move(t));
+    encode_request(out, version, correlation_id, client_id, m);
 }
 
 void encode_fetch(std::vector<uint8_t>& out, int16_t version, int32_t correlation_id, std::string_view client_id,
                   int32_t max_wait_ms, int32_t min_bytes, int32_t max_bytes, std::string_view topic,
                   std::span<const fetch_partition> parts) {
-    SLUICE_ASSERT(version >= 4 && version <= 11, "fetch v{}", version);
-    size_t start = begin_request(out, api::fetch, version, correlation_id, client_id);
-    writer w(out);
-    w.i32(-1);  // replica id: a consumer
-    w.i32(max_wait_ms);
-    w.i32(min_bytes);
-    w.i32(max_bytes);
-    w.i8(0);  // read_uncommitted
-    if (version >= 7) {
-        w.i32(0);   // session id: sessionless
-        w.i32(-1);  // session epoch: full fetch, no session
-    }
-    w.i32(1);
-    w.string(topic);
-    w.i32(static_cast<int32_t>(parts.size()));
+    // v4: record batch v2 and isolation levels; v13 replaces topic names by ids.
+    SLUICE_ASSERT(version >= 4 && version <= 12, "fetch v{}", version);
+    proto::fetch_request m;
+    m.replica_id = -1;  // a consumer
+    m.max_wait_ms = max_wait_ms;
+    m.min_bytes = min_bytes;
+    m.max_bytes = max_bytes;
+    m.isolation_level = 0;  // read_uncommitted
+    m.session_id = 0;       // sessionless: every request is a full fetch
+    m.session_epoch = -1;
+    proto::fetch_request::fetch_topic t;
+    t.topic = std::string(topic);
     for (auto& p : parts) {
-        w.i32(p.partition);
-        if (version >= 9) w.i32(-1);  // current leader epoch: unknown
-        w.i64(p.offset);
-        if (version >= 5) w.i64(-1);  // log start offset: only followers send it
-        w.i32(p.max_bytes);
+        proto::fetch_request::fetch_partition q;
+        q.partition = p.partition;
+        q.fetch_offset = p.offset;
+        q.partition_max_bytes = p.max_bytes;
+        t.partitions.push_back(q);
     }
-    if (version >= 7) w.i32(0);      // forgotten topics
-    if (version >= 11) w.string("");  // rack id
-    end_request(out, start);
+    m.topics.push_back(std::move(t));
+    encode_request(out, version, correlation_id, client_id, m);
 }
-
-// ---- responses -------------------------------------------------------------------
-
-namespace {
-std::error_code malformed() { return std::make_error_code(std::errc::bad_message); }
-
-// Array counts are bounded by what the remaining bytes could hold, so a corrupt count
-// cannot make a decoder reserve gigabytes.
-bool sane_count(const reader& r, int32_t n, size_t min_element_bytes) {
-    return n >= 0 && static_cast<size_t>(n) <= r.remaining() / min_element_bytes;
-}
-}  // namespace
 
 int16_t api_versions_response::pick(int16_t key, int16_t ours_min, int16_t ours_max) const {
     for (auto& a : apis) {
@@ -409,157 +414,66 @@ int16_t api_versions_response::pick(int16_t key, int16_t ours_min, int16_t ours_
 }
 
 result<api_versions_response> decode_api_versions_v0(std::span<const uint8_t> body) {
-    reader r(body);
+    auto m = decode_response<proto::api_versions_response>(0, body);
+    if (!m) return m.error();
     api_versions_response out;
-    out.error = r.i16();
-    int32_t n = r.i32();
-    if (!r.ok() || !sane_count(r, n, 6)) return malformed();
-    for (int32_t i = 0; i < n; ++i) out.apis.push_back({r.i16(), r.i16(), r.i16()});
-    if (!r.ok()) return malformed();
+    out.error = m->error_code;
+    for (auto& a : m->api_keys) out.apis.push_back({a.api_key, a.min_version, a.max_version});
     return out;
 }
 
 result<metadata_response> decode_metadata(int16_t version, std::span<const uint8_t> body) {
-    reader r(body);
+    auto m = decode_response<proto::metadata_response>(version, body);
+    if (!m) return m.error();
     metadata_response out;
-    if (version >= 3) r.i32();  // throttle
-    int32_t nb = r.i32();
-    if (!r.ok() || !sane_count(r, nb, 10)) return malformed();
-    for (int32_t i = 0; i < nb; ++i) {
-        metadata_response::broker b;
-        b.id = r.i32();
-        b.host = r.string();
-        b.port = r.i32();
-        r.string();  // rack (v1+)
-        out.brokers.push_back(std::move(b));
+    for (auto& b : m->brokers) out.brokers.push_back({b.node_id, b.host, b.port});
+    out.controller_id = m->controller_id;
+    for (auto& t : m->topics) {
+        metadata_response::topic topic{t.error_code, t.name.value_or(""), {}};
+        for (auto& p : t.partitions) topic.partitions.push_back({p.error_code, p.partition_index, p.leader_id});
+        out.topics.push_back(std::move(topic));
     }
-    if (version >= 2) r.string();  // cluster id
-    out.controller_id = r.i32();
-    int32_t nt = r.i32();
-    if (!r.ok() || !sane_count(r, nt, 9)) return malformed();
-    for (int32_t i = 0; i < nt; ++i) {
-        metadata_response::topic t;
-        t.error = r.i16();
-        t.name = r.string();
-        r.i8();  // is internal
-        int32_t np = r.i32();
-        if (!r.ok() || !sane_count(r, np, 18)) return malformed();
-        for (int32_t j = 0; j < np; ++j) {
-            metadata_response::partition p;
-            p.error = r.i16();
-            p.index = r.i32();
-            p.leader = r.i32();
-            int32_t replicas = r.i32();
-            if (sane_count(r, replicas, 4)) r.skip(4 * static_cast<size_t>(replicas));
-            int32_t isr = r.i32();
-            if (sane_count(r, isr, 4)) r.skip(4 * static_cast<size_t>(isr));
-            t.partitions.push_back(p);
-        }
-        out.topics.push_back(std::move(t));
-    }
-    if (!r.ok()) return malformed();
     return out;
 }
 
-result<std::vector<create_topic_result>> decode_create_topics_v0(std::span<const uint8_t> body) {
-    reader r(body);
-    int32_t n = r.i32();
-    if (!r.ok() || !sane_count(r, n, 4)) return malformed();
+result<std::vector<create_topic_result>> decode_create_topics(int16_t version, std::span<const uint8_t> body) {
+    auto m = decode_response<proto::create_topics_response>(version, body);
+    if (!m) return m.error();
     std::vector<create_topic_result> out;
-    for (int32_t i = 0; i < n; ++i) {
-        create_topic_result t;
-        t.name = r.string();
-        t.error = r.i16();
-        out.push_back(std::move(t));
-    }
-    if (!r.ok()) return malformed();
+    for (auto& t : m->topics) out.push_back({t.name, t.error_code});
+    return out;
+}
+
+result<std::vector<list_offsets_result>> decode_list_offsets(int16_t version, std::span<const uint8_t> body) {
+    auto m = decode_response<proto::list_offsets_response>(version, body);
+    if (!m) return m.error();
+    std::vector<list_offsets_result> out;
+    for (auto& t : m->topics)
+        for (auto& p : t.partitions) out.push_back({p.partition_index, p.error_code, p.offset});
     return out;
 }
 
 result<std::vector<produce_result>> decode_produce(int16_t version, std::span<const uint8_t> body) {
-    reader r(body);
+    auto m = decode_response<proto::produce_response>(version, body);
+    if (!m) return m.error();
     std::vector<produce_result> out;
-    int32_t nt = r.i32();
-    if (!r.ok() || !sane_count(r, nt, 6)) return malformed();
-    for (int32_t i = 0; i < nt; ++i) {
-        r.string();
-        int32_t np = r.i32();
-        if (!r.ok() || !sane_count(r, np, 14)) return malformed();
-        for (int32_t j = 0; j < np; ++j) {
-            produce_result p;
-            p.partition = r.i32();
-            p.error = r.i16();
-            p.base_offset = r.i64();
-            if (version >= 2) r.i64();  // log append time
-            if (version >= 5) r.i64();  // log start offset
-            if (version >= 8) {
-                int32_t ne = r.i32();
-                if (!r.ok() || !sane_count(r, ne, 6)) return malformed();
-                for (int32_t k = 0; k < ne; ++k) {
-                    r.i32();
-                    r.string();
-                }
-                r.string();  // error message
-            }
-            out.push_back(p);
-        }
-    }
-    r.i32();  // throttle
-    if (!r.ok()) return malformed();
-    return out;
-}
-
-result<std::vector<list_offsets_result>> decode_list_offsets_v1(std::span<const uint8_t> body) {
-    reader r(body);
-    std::vector<list_offsets_result> out;
-    int32_t nt = r.i32();
-    if (!r.ok() || !sane_count(r, nt, 6)) return malformed();
-    for (int32_t i = 0; i < nt; ++i) {
-        r.string();
-        int32_t np = r.i32();
-        if (!r.ok() || !sane_count(r, np, 22)) return malformed();
-        for (int32_t j = 0; j < np; ++j) {
-            list_offsets_result p;
-            p.partition = r.i32();
-            p.error = r.i16();
-            r.i64();  // timestamp
-            p.offset = r.i64();
-            out.push_back(p);
-        }
-    }
-    if (!r.ok()) return malformed();
+    for (auto& t : m->responses)
+        for (auto& p : t.partition_responses) out.push_back({p.index, p.error_code, p.base_offset});
     return out;
 }
 
 result<fetch_response> decode_fetch(int16_t version, std::span<const uint8_t> body) {
-    reader r(body);
+    auto m = decode_response<proto::fetch_response>(version, body);
+    if (!m) return m.error();
     fetch_response out;
-    r.i32();  // throttle
-    if (version >= 7) {
-        out.error = r.i16();
-        r.i32();  // session id
-    }
-    int32_t nt = r.i32();
-    if (!r.ok() || !sane_count(r, nt, 6)) return malformed();
-    for (int32_t i = 0; i < nt; ++i) {
-        r.string();
-        int32_t np = r.i32();
-        if (!r.ok() || !sane_count(r, np, 18)) return malformed();
-        for (int32_t j = 0; j < np; ++j) {
-            fetch_result p;
-            p.partition = r.i32();
-            p.error = r.i16();
-            p.high_watermark = r.i64();
-            r.i64();  // last stable offset (v4+)
-            if (version >= 5) p.log_start_offset = r.i64();
-            int32_t aborted = r.i32();  // -1: null
-            if (aborted > 0 && sane_count(r, aborted, 16)) r.skip(16 * static_cast<size_t>(aborted));
-            if (version >= 11) r.i32();  // preferred read replica
-            p.records = r.bytes();
-            out.partitions.push_back(p);
+    out.error = m->error_code;
+    for (auto& t : m->responses) {
+        for (auto& p : t.partitions) {
+            // records.view borrows `body` (no copy); is_null reads as empty.
+            out.partitions.push_back({p.partition_index, p.error_code, p.high_watermark, p.log_start_offset,
+                                      p.records.view});
         }
     }
-    if (!r.ok()) return malformed();
     return out;
 }
 

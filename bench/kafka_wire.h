@@ -1,13 +1,14 @@
 #pragma once
-// A minimal Kafka wire codec for the load generator: just the requests it sends and the
-// responses it reads, at non-flexible versions (request header v1, response header v0).
-// It is deliberately independent of broker/protocol so the bench can measure a broker
-// whose codec is still changing; switch to proto_dep once that codec is stable.
+// The load generator's view of the Kafka wire: request builders and response readers
+// for the few APIs it uses, on top of the project's generated codec (broker/protocol,
+// proto_dep), plus what that codec leaves alone: CRC32C and building/scanning magic-2
+// record batches. The tests check these frames against real clients' captured frames,
+// so the bench also cross-checks the codec the broker uses.
 //
 // Framing (all integers big-endian):
 //   request  = int32 size | int16 api_key | int16 api_version | int32 correlation_id
-//              | int16 client_id length + bytes | body
-//   response = int32 size | int32 correlation_id | body
+//              | int16 client_id length + bytes | [tagged fields, flexible versions] | body
+//   response = int32 size | int32 correlation_id | [tagged fields, flexible versions] | body
 //
 // Record batch v2 (magic 2), as stored and sent by the broker; 61-byte header:
 //   0 int64 base_offset | 8 int32 batch_length (bytes after this field) | 12 int32 leader_epoch
@@ -47,7 +48,7 @@ constexpr int16_t create_topics = 19;
 
 uint32_t crc32c(const void* data, size_t n, uint32_t crc = 0);
 
-// Appends big-endian fields to a byte vector.
+// Appends big-endian fields to a byte vector (record batches; tests build responses with it).
 class writer {
 public:
     explicit writer(std::vector<uint8_t>& out) : _out(out) {}
@@ -66,8 +67,8 @@ private:
     std::vector<uint8_t>& _out;
 };
 
-// Bounds-checked big-endian reader with a sticky error: after the first short read every
-// later read returns 0 and ok() stays false, so decoders check once at the end.
+// Bounds-checked big-endian reader with a sticky error (record walks in tests): after the
+// first short read every later read returns 0 and ok() stays false.
 class reader {
 public:
     explicit reader(std::span<const uint8_t> data) : _data(data) {}
@@ -97,17 +98,18 @@ void append_record_batch(std::vector<uint8_t>& out, int32_t record_count, std::s
 
 // Request builders: each appends one whole frame (size prefix included) to out.
 void encode_api_versions_v0(std::vector<uint8_t>& out, int32_t correlation_id, std::string_view client_id);
-// version 1..4; version >= 4 carries allow_auto_topic_creation.
+// Any version the codec knows; version >= 4 carries allow_auto_topic_creation.
 void encode_metadata(std::vector<uint8_t>& out, int16_t version, int32_t correlation_id, std::string_view client_id,
                      const std::vector<std::string>& topics, bool allow_auto_create);
-void encode_create_topics_v0(std::vector<uint8_t>& out, int32_t correlation_id, std::string_view client_id,
-                             std::string_view topic, int32_t partitions, int16_t replication_factor, int32_t timeout_ms);
+void encode_create_topics(std::vector<uint8_t>& out, int16_t version, int32_t correlation_id,
+                          std::string_view client_id, std::string_view topic, int32_t partitions,
+                          int16_t replication_factor, int32_t timeout_ms);
 
 struct produce_partition {
     int32_t partition = 0;
     std::span<const uint8_t> batch;
 };
-// version 3..8 (record batch v2, non-flexible).
+// version 3.. (record batch v2).
 void encode_produce(std::vector<uint8_t>& out, int16_t version, int32_t correlation_id, std::string_view client_id,
                     int16_t acks, int32_t timeout_ms, std::string_view topic, std::span<const produce_partition> parts);
 
@@ -115,20 +117,22 @@ struct list_offsets_query {
     int32_t partition = 0;
     int64_t timestamp = -1;  // -1: latest (log end), -2: earliest (log start)
 };
-void encode_list_offsets_v1(std::vector<uint8_t>& out, int32_t correlation_id, std::string_view client_id,
-                            std::string_view topic, std::span<const list_offsets_query> parts);
+void encode_list_offsets(std::vector<uint8_t>& out, int16_t version, int32_t correlation_id,
+                         std::string_view client_id, std::string_view topic, std::span<const list_offsets_query> parts);
 
 struct fetch_partition {
     int32_t partition = 0;
     int64_t offset = 0;
     int32_t max_bytes = 0;
 };
-// version 4..11 (non-flexible); sessionless (session id 0, epoch -1), read_uncommitted.
+// version 4..12 (v13+ names topics by id); sessionless (session id 0, epoch -1),
+// read_uncommitted.
 void encode_fetch(std::vector<uint8_t>& out, int16_t version, int32_t correlation_id, std::string_view client_id,
                   int32_t max_wait_ms, int32_t min_bytes, int32_t max_bytes, std::string_view topic,
                   std::span<const fetch_partition> parts);
 
-// Response decoders take the body after the correlation id.
+// Response decoders take the body after the correlation id; std::errc::bad_message when
+// it does not decode as that version.
 struct api_range {
     int16_t key = 0, min = 0, max = 0;
 };
@@ -166,7 +170,7 @@ struct create_topic_result {
     std::string name;
     int16_t error = 0;
 };
-result<std::vector<create_topic_result>> decode_create_topics_v0(std::span<const uint8_t> body);
+result<std::vector<create_topic_result>> decode_create_topics(int16_t version, std::span<const uint8_t> body);
 
 struct produce_result {
     int32_t partition = 0;
@@ -180,7 +184,7 @@ struct list_offsets_result {
     int16_t error = 0;
     int64_t offset = -1;
 };
-result<std::vector<list_offsets_result>> decode_list_offsets_v1(std::span<const uint8_t> body);
+result<std::vector<list_offsets_result>> decode_list_offsets(int16_t version, std::span<const uint8_t> body);
 
 struct fetch_result {
     int32_t partition = 0;

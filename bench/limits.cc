@@ -620,7 +620,8 @@ int main(int argc, char** argv) {
     }
     fmt::print("{}\n", json_line().add("bench", "limits").add("test", "setup").add("file", source)
                            .add("file_bytes", opt.file_bytes).add("page_cache_resident", *resident)
-                           .add("cpus", static_cast<int64_t>(std::thread::hardware_concurrency())).str());
+                           .add("cpus", static_cast<int64_t>(std::thread::hardware_concurrency()))
+                           .add("load_average", load_average()).str());
     int fd = ::open(source.c_str(), O_RDONLY | O_CLOEXEC);
     void* map = fd < 0 ? MAP_FAILED : ::mmap(nullptr, opt.file_bytes, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
     if (map == MAP_FAILED) {

@@ -4,7 +4,8 @@
 //   produce: rd_kafka_producev of --record-size values (no copy, static buffer) until
 //            --duration / --bytes / --count; latency = enqueue -> delivery report.
 //   consume: the legacy per-partition consumer from the beginning of every partition
-//            until each reports end-of-partition (no consumer group needed).
+//            until each reports end-of-partition (no consumer group needed), --passes
+//            times (the mock broker keeps only the last ~5 MiB of each partition).
 //   both:    produce, then consume what was produced.
 //
 // --mock N runs librdkafka's in-process mock cluster with N brokers as the reference
@@ -46,6 +47,7 @@ struct options {
     uint64_t count = 0;
     double duration_s = 0;  // produce: 0 -> 10 s unless --bytes/--count
     std::string acks = "1";
+    int passes = 1;  // consume: read every partition this many times (the mock keeps ~5 MiB each)
     pid_t broker_pid = 0;
     double timeout_s = 300;
     std::vector<std::pair<std::string, std::string>> extra;  // -X key=value
@@ -197,6 +199,7 @@ phase_stats consume(const options& opt) {
     for (int p = 0; p < opt.partitions; ++p) rd_kafka_consume_start_queue(rkt, p, RD_KAFKA_OFFSET_BEGINNING, queue);
     std::vector<rd_kafka_message_t*> batch(4096);
     std::vector<bool> at_end(static_cast<size_t>(opt.partitions), false);
+    std::vector<int> passes_left(static_cast<size_t>(opt.partitions), opt.passes);
     int ended = 0;
     double duration = opt.duration_s;
     while (ended < opt.partitions) {
@@ -208,7 +211,9 @@ phase_stats consume(const options& opt) {
             rd_kafka_message_t* m = batch[static_cast<size_t>(i)];
             if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                 auto p = static_cast<size_t>(m->partition);
-                if (p < at_end.size() && !at_end[p]) {
+                if (p < at_end.size() && !at_end[p] && --passes_left[p] > 0) {
+                    rd_kafka_seek(rkt, m->partition, RD_KAFKA_OFFSET_BEGINNING, 1000);
+                } else if (p < at_end.size() && !at_end[p]) {
                     at_end[p] = true;
                     ++ended;
                 }
@@ -248,7 +253,7 @@ void report(const options& opt, const std::string& phase, const phase_stats& s) 
     if (s.broker_cpu_s) j.add("broker_cpu_s", *s.broker_cpu_s).add("broker_cpu_s_per_gb", gb > 0 ? *s.broker_cpu_s / gb : 0.0);
     j.add("client_cpu_s", s.client_cpu_s).add("client_cpu_s_per_gb", gb > 0 ? s.client_cpu_s / gb : 0.0);
     j.add("client_cpu_includes_broker", opt.mock_brokers > 0);
-    j.add("complete", s.complete && s.errors == 0);
+    j.add("complete", s.complete && s.errors == 0).add("load_average", load_average());
     if (!s.first_error.empty()) j.add("first_error", s.first_error);
     fmt::print("{}\n", j.str());
     std::fflush(stdout);
@@ -269,7 +274,7 @@ void usage() {
     fmt::print(stderr,
                "usage: sluice-rdkafka-bench (--bootstrap HOST:PORT | --mock N) [--mode produce|consume|both]\n"
                "         [--topic T] [--partitions N] [--record-size SIZE] [--bytes SIZE] [--count N]\n"
-               "         [--duration S] [--acks A] [--broker-pid PID] [--timeout S] [-X key=value]...\n"
+               "         [--duration S] [--acks A] [--passes N] [--broker-pid PID] [--timeout S] [-X key=value]...\n"
                "       sluice-rdkafka-bench --mock N --serve SECONDS [--topic T --partitions N]\n");
 }
 
@@ -287,6 +292,7 @@ bool parse_args(int argc, char** argv, options& opt) {
         else if (a == "--count") opt.count = std::strtoull(v.c_str(), nullptr, 10);
         else if (a == "--duration") opt.duration_s = std::atof(v.c_str());
         else if (a == "--acks") opt.acks = v;
+        else if (a == "--passes") opt.passes = std::max(1, std::atoi(v.c_str()));
         else if (a == "--broker-pid") opt.broker_pid = static_cast<pid_t>(std::atoi(v.c_str()));
         else if (a == "--timeout") opt.timeout_s = std::atof(v.c_str());
         else if (a == "-X" && v.find('=') != std::string::npos) opt.extra.emplace_back(v.substr(0, v.find('=')), v.substr(v.find('=') + 1));

@@ -338,7 +338,6 @@ void coordinator::impl::loop() {
             if (_is_controller && _need_reconcile) reconcile();
         }
         for (auto& c : commands) c.run();
-        _is_controller_flag = _is_controller;
         publish_if_changed();
     }
 }
@@ -400,6 +399,7 @@ void coordinator::impl::renew_session() {
 }
 
 void coordinator::impl::publish_if_changed() {
+    _is_controller_flag = _is_controller;
     if (!_changed) return;
     _changed = false;
     _model.version++;

@@ -79,13 +79,20 @@ bool coordinator::impl::read_controller() {
     Stat st;
     int rc = _zk.exists(path, &st, &impl::node_watcher, wctx());  // also fires on creation
     int32_t id = -1;
+    zk_node node;
     if (rc == ZOK) {
-        zk_node node;
         rc = _zk.get(path, node);
         if (rc == ZOK) id = znodes::decode_controller(node.data.value_or("")).value_or(-1);
     }
     if (rc != ZOK && rc != ZNONODE) return false;
     if (_is_controller && id != _cfg.broker_id) resign("/controller no longer names this broker");
+    if (!_is_controller && rc == ZOK && node.stat.ephemeralOwner == _zk.session_id()) {
+        // We hold /controller but were fenced (a write found a newer controller epoch):
+        // like Kafka's triggerControllerMove, give it up so that a fresh election runs.
+        log::warn(sub, "giving up /controller after being fenced; re-electing");
+        rc = _zk.remove(path, node.stat.version);
+        return rc == ZOK || rc == ZNONODE;
+    }
     if (id != _model.controller_id) {
         _model.controller_id = id;
         _changed = true;

@@ -62,6 +62,8 @@ void connection::start() { arm_recv(); }
 void connection::close() { close_with("closed locally"); }
 
 void connection::close_with(std::string_view reason) {
+    SLUICE_ASSERT(_reactor == nullptr || _reactor->owned_by_caller(),
+                  "{}: close from a foreign thread: use reactor::post()", _peer);
     if (_closed) return;
     _closed = true;
     log::debug("net", "{} closed: {}", _peer, reason);
@@ -81,6 +83,8 @@ void connection::close_with(std::string_view reason) {
 
 void connection::finalize() {
     if (_finalized) return;
+    SLUICE_ASSERT(_reactor == nullptr || _reactor->owned_by_caller(),
+                  "{}: last reference dropped on a foreign thread", _peer);
     _finalized = true;
     _closed = true;
     release_send_resources();
@@ -202,6 +206,7 @@ void connection::deliver(frame f) {
 }
 
 void connection::pause_reading() {
+    SLUICE_ASSERT(_reactor == nullptr || _reactor->owned_by_caller(), "{}: foreign thread", _peer);
     if (_paused || _closed) return;
     _paused = true;
     // Stop taking bytes off the socket: its receive buffer fills and TCP pushes back.
@@ -209,6 +214,7 @@ void connection::pause_reading() {
 }
 
 void connection::resume_reading() {
+    SLUICE_ASSERT(_reactor == nullptr || _reactor->owned_by_caller(), "{}: foreign thread", _peer);
     if (!_paused || _closed) return;
     _paused = false;
     if (!_held_frames.empty() && !_delivery_scheduled) {

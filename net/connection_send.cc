@@ -22,6 +22,8 @@ constexpr size_t page_bytes = 4096;
 }
 
 void connection::send(out_message msg) {
+    SLUICE_ASSERT(_reactor == nullptr || _reactor->owned_by_caller(),
+                  "{}: send from a foreign thread: use reactor::post()", _peer);
     if (_closed || _reactor == nullptr || msg.size() == 0) return;
     _queued_bytes += msg.size();
     _send_queue.push_back(std::move(msg));

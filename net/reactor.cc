@@ -153,6 +153,11 @@ bool reactor::on_reactor_thread() const {
     return _loop_thread.load(std::memory_order_relaxed) == std::this_thread::get_id();
 }
 
+bool reactor::owned_by_caller() const {
+    auto id = _loop_thread.load(std::memory_order_relaxed);
+    return id == std::thread::id{} || id == std::this_thread::get_id();
+}
+
 reactor_stats reactor::stats() const {
     reactor_stats s = _stats;
     s.connections_open = _connections.size();
@@ -201,13 +206,17 @@ void reactor::wakeup_op::complete(int32_t res, uint32_t) {
 // ---- timers ----
 
 uint64_t reactor::add_timer(std::chrono::milliseconds delay, std::function<void()> fn) {
+    SLUICE_ASSERT(owned_by_caller(), "add_timer from a foreign thread: use post()");
     uint64_t id = _next_timer_id++;
     _timers.emplace(id, std::move(fn));
     _timer_heap.push({std::chrono::steady_clock::now() + delay, id});
     return id;
 }
 
-void reactor::cancel_timer(uint64_t id) { _timers.erase(id); }
+void reactor::cancel_timer(uint64_t id) {
+    SLUICE_ASSERT(owned_by_caller(), "cancel_timer from a foreign thread: use post()");
+    _timers.erase(id);
+}
 
 void reactor::run_timers() {
     auto now = std::chrono::steady_clock::now();
@@ -284,7 +293,9 @@ void reactor::run() {
     while (!_stop_requested.load(std::memory_order_acquire)) {
         bool more = run_posted();
         run_timers();
-        wait(more || !_local.empty());
+        // Do not sleep with work in hand: deferred tasks, or completions a full SQ made
+        // us reap early (flush_sq) while running tasks.
+        wait(more || !_local.empty() || !_ready.empty());
         reap();
         run_ready();
     }
@@ -402,6 +413,7 @@ void reactor::shutdown() {
 
 result<int> reactor::listen(const std::string& host, uint16_t port,
                             std::function<void(std::shared_ptr<connection>)> on_accept) {
+    SLUICE_ASSERT(owned_by_caller(), "listen from a foreign thread: use post()");
     auto l = listener::open(*this, host, port, std::move(on_accept));
     if (!l) return l.error();
     int bound = (*l)->port();

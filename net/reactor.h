@@ -90,6 +90,8 @@ public:
     const reactor_config& config() const { return _config; }
     reactor_stats stats() const;
     bool on_reactor_thread() const;
+    // For assertions: true on the loop thread, or anywhere while run() is not running.
+    bool owned_by_caller() const;
 
 private:
     friend class connection;

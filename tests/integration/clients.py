@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 
@@ -56,7 +56,8 @@ def make_records(n: int, seed: int, big_every: int = 0, big_sizes=(), compressib
 
 
 def _ck_headers(headers) -> tuple:
-    return tuple((k, v if v is not None else None) for k, v in (headers or ()))
+    """confluent-kafka gives None (no headers) or a list of (name, value) pairs."""
+    return tuple(tuple(pair) for pair in (headers or ()))
 
 
 def ck_produce(bootstrap: str, topic: str, records: list[Rec], conf: Optional[dict] = None,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import random
 import subprocess
-from pathlib import Path
 
 MSG_DELIM = b"\x1e\x1d\x1c\x1b"   # between records
 KEY_DELIM = b"\x1f\x17"            # between key and value

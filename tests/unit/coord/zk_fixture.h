@@ -17,6 +17,7 @@
 // Ready when "srvr" on the port reports a Zxid (e.g. echo srvr | nc 127.0.0.1 $PORT). tickTime 500 lets tests use sessions as
 // short as 1 s. Concurrency: one test thread uses a zk_server.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -96,10 +98,14 @@ public:
     bool start() {
         if (_pid > 0) return true;
         std::string cfg = _dir + "/zoo.cfg", log = _dir + "/zk.log";
+        std::fflush(nullptr);  // or the child would flush our buffered output a second time
         _pid = ::fork();
         if (_pid == 0) {
-            FILE* out = std::freopen(log.c_str(), "a", stdout);
-            if (out) ::dup2(::fileno(stdout), STDERR_FILENO);
+            int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+            if (fd >= 0) {
+                ::dup2(fd, STDOUT_FILENO);
+                ::dup2(fd, STDERR_FILENO);
+            }
             ::execl("/usr/bin/java", "java", "-Xmx256m", "-cp",
                     "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-nop.jar",
                     "org.apache.zookeeper.server.ZooKeeperServerMain", cfg.c_str(), static_cast<char*>(nullptr));

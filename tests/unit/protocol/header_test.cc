@@ -12,19 +12,19 @@ using test::unhex;
 
 TEST_CASE("api table knows the required APIs with Kafka 3.9 ranges") {
     struct want { int16_t key; int16_t max; int16_t flex; };
-    for (auto [key, max, flex] : {want{0, 11, 9}, want{1, 17, 12}, want{2, 9, 6}, want{3, 12, 9},
-                                  want{8, 9, 8}, want{9, 9, 6}, want{10, 6, 3}, want{11, 9, 6},
-                                  want{12, 4, 4}, want{13, 5, 4}, want{14, 5, 4}, want{15, 5, 5},
-                                  want{16, 5, 3}, want{17, 1, -1}, want{18, 4, 3}, want{19, 7, 5},
-                                  want{20, 6, 4}, want{21, 2, 2}, want{22, 5, 2}, want{23, 4, 4},
-                                  want{32, 4, 4}, want{33, 2, 2}, want{36, 2, 2}, want{37, 3, 2},
-                                  want{42, 2, 2}, want{44, 1, 1}, want{47, 0, -1}, want{60, 1, 0}}) {
-        CAPTURE(key);
-        const api_info* api = find_api(key);
+    for (const want& w : {want{0, 11, 9}, want{1, 17, 12}, want{2, 9, 6}, want{3, 12, 9},
+                          want{8, 9, 8}, want{9, 9, 6}, want{10, 6, 3}, want{11, 9, 6},
+                          want{12, 4, 4}, want{13, 5, 4}, want{14, 5, 4}, want{15, 5, 5},
+                          want{16, 5, 3}, want{17, 1, -1}, want{18, 4, 3}, want{19, 7, 5},
+                          want{20, 6, 4}, want{21, 2, 2}, want{22, 5, 2}, want{23, 4, 4},
+                          want{32, 4, 4}, want{33, 2, 2}, want{36, 2, 2}, want{37, 3, 2},
+                          want{42, 2, 2}, want{44, 1, 1}, want{47, 0, -1}, want{60, 1, 0}}) {
+        CAPTURE(w.key);
+        const api_info* api = find_api(w.key);
         REQUIRE(api != nullptr);
         CHECK(api->min_version == 0);
-        CHECK(api->max_version == max);
-        CHECK(api->flexible_version == flex);
+        CHECK(api->max_version == w.max);
+        CHECK(api->flexible_version == w.flex);
     }
     CHECK(api_table.size() == 28);
     CHECK(find_api(4) == nullptr);

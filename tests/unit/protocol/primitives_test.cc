@@ -28,9 +28,11 @@ std::string encoded(F&& f) {
 
 TEST_CASE("unsigned varint edge cases") {
     struct vec { uint32_t v; const char* hex; };
-    for (auto [v, h] : {vec{0, "00"}, vec{1, "01"}, vec{127, "7f"}, vec{128, "8001"},
-                        vec{300, "ac02"}, vec{16383, "ff7f"}, vec{16384, "808001"},
-                        vec{UINT32_MAX, "ffffffff0f"}}) {
+    for (const vec& c : {vec{0, "00"}, vec{1, "01"}, vec{127, "7f"}, vec{128, "8001"},
+                         vec{300, "ac02"}, vec{16383, "ff7f"}, vec{16384, "808001"},
+                         vec{UINT32_MAX, "ffffffff0f"}}) {
+        const uint32_t v = c.v;
+        const char* h = c.hex;
         CHECK(encoded([&](writer& w) { w.write_uvarint(v); }) == h);
         auto bytes = unhex(h);
         reader r(bytes);
@@ -52,9 +54,11 @@ TEST_CASE("varint longer than 5 bytes or over 32 bits is rejected") {
 
 TEST_CASE("zigzag varint and varlong") {
     struct vec { int64_t v; const char* hex; };
-    for (auto [v, h] : {vec{0, "00"}, vec{-1, "01"}, vec{1, "02"}, vec{-2, "03"}, vec{63, "7e"},
-                        vec{-64, "7f"}, vec{64, "8001"}, vec{INT32_MAX, "feffffff0f"},
-                        vec{INT32_MIN, "ffffffff0f"}}) {
+    for (const vec& c : {vec{0, "00"}, vec{-1, "01"}, vec{1, "02"}, vec{-2, "03"}, vec{63, "7e"},
+                         vec{-64, "7f"}, vec{64, "8001"}, vec{INT32_MAX, "feffffff0f"},
+                         vec{INT32_MIN, "ffffffff0f"}}) {
+        const int64_t v = c.v;
+        const char* h = c.hex;
         CHECK(encoded([&](writer& w) { w.write_varint(static_cast<int32_t>(v)); }) == h);
         auto bytes = unhex(h);
         reader r(bytes);
