@@ -31,8 +31,17 @@ void session::on_frame(net::frame f) {
     proto::reader r(std::span<const uint8_t>(f.data(), f.size()));
     proto::request_header h;
     if (!proto::decode_request_header(r, h)) {
-        log::warn("session", "{}: malformed request header ({} bytes): {}", _peer, f.size(), r.error());
-        return close("malformed request header");
+        // An ApiVersions request of a version we do not know is answered from its first
+        // eight bytes alone: its header layout is unknowable too (KIP-511).
+        const api_entry* av = find_api_entry(proto::api_versions_key);
+        bool future_api_versions = f.size() >= 8 && h.api_key == proto::api_versions_key &&
+                                   h.api_version > av->max_version;
+        if (!future_api_versions) {
+            log::warn("session", "{}: malformed request header ({} bytes): {}", _peer, f.size(), r.error());
+            return close("malformed request header");
+        }
+        r = proto::reader(std::span<const uint8_t>(f.data(), f.size()));
+        r.read_raw(8);
     }
     uint64_t seq = _next_seq++;
     size_t body_at = r.offset();
