@@ -103,6 +103,16 @@ std::optional<double> pid_cpu_meter::elapsed() const {
     return coarse > fine + 0.02 || _threads_ns.empty() ? coarse : fine;
 }
 
+double system_busy_s() {
+    std::ifstream in("/proc/stat");
+    std::string cpu;
+    unsigned long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+    if (!(in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal) || cpu != "cpu")
+        return std::nan("");
+    double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+    return static_cast<double>(user + nice + system + irq + softirq + steal) / tick;
+}
+
 double load_average() {
     std::ifstream in("/proc/loadavg");
     double one = std::nan("");

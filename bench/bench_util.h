@@ -57,6 +57,12 @@ private:
     std::vector<std::pair<pid_t, uint64_t>> _threads_ns;
 };
 
+// Busy CPU time of the whole machine so far (all CPUs: user, nice, system, irq, softirq,
+// steal from /proc/stat; 10 ms ticks). Deltas include work the kernel defers to
+// ksoftirqd or kworkers, which per-thread and per-process clocks miss; meaningful only
+// when nothing else runs (see load_average()).
+double system_busy_s();
+
 // 1-minute load average (/proc/loadavg): recorded with results, because on a small
 // shared machine a busy neighbour skews every number.
 double load_average();

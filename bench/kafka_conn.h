@@ -34,6 +34,8 @@ public:
     // send + receive of one frame built with next_correlation_id().
     result<std::span<const uint8_t>> roundtrip(std::span<const uint8_t> frame, int32_t correlation_id);
     const std::string& peer() const { return _peer; }
+    // For readers that stream a response (fetch_stream); they must consume whole frames.
+    int fd() const { return _fd; }
 
 private:
     kafka_connection(int fd, std::string peer) : _fd(fd), _peer(std::move(peer)) {}

@@ -65,6 +65,7 @@ struct transfer_result {
     double seconds = 0;
     cpu_times sender;
     cpu_times receiver;
+    double system_s = 0;  // whole-machine busy time during the transfer
     std::error_code error;
 };
 
@@ -155,9 +156,11 @@ transfer_result run_transfer(const options& opt, uint64_t bytes, const endpoint_
     });
     start.arrive_and_wait();
     uint64_t t0 = now_ns();
+    double busy0 = system_busy_s();
     sender.join();
     receiver.join();
     r.seconds = static_cast<double>(now_ns() - t0) * 1e-9;
+    r.system_s = system_busy_s() - busy0;
     ::close(send_fd);
     ::close(recv_fd);
     r.bytes = bytes;
@@ -381,15 +384,17 @@ json_line transfer_json(const std::string& test, const std::string& stat, int ru
     j.add("sender_cpu_s_per_gb", per_gb(r.sender.total(), r.bytes));
     j.add("receiver_cpu_s_per_gb", per_gb(r.receiver.total(), r.bytes));
     j.add("cpu_s_per_gb", per_gb(r.sender.total() + r.receiver.total(), r.bytes));
+    j.add("system_cpu_s_per_gb", per_gb(r.system_s, r.bytes));
     return j;
 }
 
 // Median of each measured field over the runs (each field on its own: the report is
 // of typical costs, not of one particular run).
 transfer_result median_of(const std::vector<transfer_result>& runs) {
-    std::vector<double> secs, su, ss, ru, rs;
+    std::vector<double> secs, su, ss, ru, rs, sys;
     for (auto& r : runs) {
         secs.push_back(r.seconds);
+        sys.push_back(r.system_s);
         su.push_back(r.sender.user_s);
         ss.push_back(r.sender.sys_s);
         ru.push_back(r.receiver.user_s);
@@ -400,6 +405,7 @@ transfer_result median_of(const std::vector<transfer_result>& runs) {
     m.seconds = median(secs);
     m.sender = {median(su), median(ss)};
     m.receiver = {median(ru), median(rs)};
+    m.system_s = median(sys);
     return m;
 }
 
@@ -506,10 +512,11 @@ int run_transfers(const options& opt, context& c, std::vector<std::string>& tabl
         if (runs.size() != static_cast<size_t>(opt.repeat)) continue;
         auto m = median_of(runs);
         if (opt.repeat > 1) fmt::print("{}\n", transfer_json(t.name, "median", 0, m).str());
-        table.push_back(fmt::format("{:<22} {:>8.2f} {:>10.3f} {:>10.3f} {:>10.3f}   {}", t.name,
+        table.push_back(fmt::format("{:<22} {:>8.2f} {:>10.3f} {:>10.3f} {:>10.3f} {:>10.3f}   {}", t.name,
                                     static_cast<double>(m.bytes) / bytes_per_gb / m.seconds,
                                     per_gb(m.sender.total(), m.bytes), per_gb(m.receiver.total(), m.bytes),
-                                    per_gb(m.sender.total() + m.receiver.total(), m.bytes), t.what));
+                                    per_gb(m.sender.total() + m.receiver.total(), m.bytes),
+                                    per_gb(m.system_s, m.bytes), t.what));
     }
     return failures;
 }
@@ -636,8 +643,8 @@ int main(int argc, char** argv) {
     ::close(fd);
     if (!opt.keep_file) ::unlink(source.c_str());
     if (!opt.json_only) {
-        fmt::print(stderr, "\n{:<22} {:>8} {:>10} {:>10} {:>10}   (CPU-s per GB; GB = 1e9 B; {} moved per run, {} run(s){})\n",
-                   "test", "GB/s", "send", "recv", "total", format_bytes(opt.transfer_bytes ? opt.transfer_bytes : opt.file_bytes),
+        fmt::print(stderr, "\n{:<22} {:>8} {:>10} {:>10} {:>10} {:>10}   (CPU-s per GB; GB = 1e9 B; {} moved per run, {} run(s){})\n",
+                   "test", "GB/s", "send", "recv", "threads", "machine", format_bytes(opt.transfer_bytes ? opt.transfer_bytes : opt.file_bytes),
                    opt.repeat, opt.repeat > 1 ? ", medians" : "");
         for (auto& line : transfers) fmt::print(stderr, "{}\n", line);
         for (auto& line : syncs) fmt::print(stderr, "{}\n", line);

@@ -7,6 +7,8 @@
 //   fetch:   each connection reads its partitions from the earliest offset to the log
 //            end seen at the start, as fast as it can (one Fetch in flight, up to
 //            --partition-max-bytes per partition); latency is per Fetch round trip.
+//            Responses stream through a 1 MiB window (bench/fetch_stream.h) unless
+//            --verify-crc asks for whole batches.
 //
 // Partitions are grouped by leader; each leader gets up to --connections connections,
 // one thread each. With --broker-pid the broker's CPU time (/proc/<pid>/stat) over the
@@ -16,6 +18,7 @@
 // Concurrency: workers share only atomics (stop flag, byte budget); each owns its
 // connection, buffers and histogram, merged after join.
 #include "bench/bench_util.h"
+#include "bench/fetch_stream.h"
 #include "bench/kafka_conn.h"
 #include "bench/kafka_wire.h"
 
@@ -181,7 +184,7 @@ struct fetch_cursor {
 };
 
 // Applies one partition's fetched data; false (with s.failure) on a fatal error.
-bool advance(const options& opt, const wire::fetch_result& p, fetch_cursor& c, worker_stats& s) {
+bool advance(const partition_summary& p, fetch_cursor& c, worker_stats& s) {
     if (p.error != 0) {
         ++s.error_responses;
         ++s.errors_by_code[p.error];
@@ -191,13 +194,12 @@ bool advance(const options& opt, const wire::fetch_result& p, fetch_cursor& c, w
         return false;
     }
     if (c.end < 0) c.end = p.high_watermark;
-    auto scan = wire::scan_batches(p.records, opt.verify_crc);
-    if (scan.malformed || scan.crc_failures) {
+    if (p.scan.malformed || p.scan.crc_failures) {
         s.failure = fmt::format("partition {} offset {}: {}", p.partition, c.offset,
-                                scan.malformed ? "malformed batch" : "CRC mismatch");
+                                p.scan.malformed ? "malformed batch" : "CRC mismatch");
         return false;
     }
-    if (scan.batches == 0 || scan.next_offset <= c.offset) {
+    if (p.scan.batches == 0 || p.scan.next_offset <= c.offset) {
         // Nothing usable: the log end, or a batch larger than partition_max_bytes.
         if (c.offset < c.end && ++c.stalls >= 50) {
             s.failure = fmt::format("partition {}: no progress at offset {} (end {}); is a batch larger than "
@@ -207,10 +209,26 @@ bool advance(const options& opt, const wire::fetch_result& p, fetch_cursor& c, w
         return true;
     }
     c.stalls = 0;
-    c.offset = scan.next_offset;
-    s.bytes += scan.bytes;
-    s.records += scan.records;
+    c.offset = p.scan.next_offset;
+    s.bytes += p.scan.bytes;
+    s.records += p.scan.records;
     return true;
+}
+
+// One Fetch answer as partition summaries: streamed through a 1 MiB window when we only
+// need batch headers, else decoded whole by the project codec (CRC checks, v12).
+std::error_code receive_fetch(const options& opt, int16_t version, kafka_connection& conn, fetch_stream& stream,
+                              int32_t corr, int16_t& top_error, std::vector<partition_summary>& out) {
+    if (!opt.verify_crc && version <= 11) return stream.read_response(conn.fd(), version, corr, top_error, out);
+    auto body = conn.receive(corr);
+    if (!body) return body.error();
+    auto response = wire::decode_fetch(version, *body);
+    if (!response) return response.error();
+    top_error = response->error;
+    out.clear();
+    for (auto& p : response->partitions)
+        out.push_back({p.partition, p.error, p.high_watermark, wire::scan_batches(p.records, opt.verify_crc)});
+    return {};
 }
 
 worker_stats fetch_worker(const options& opt, const cluster_view& view, const work_unit& unit, shared_state& shared) {
@@ -230,6 +248,8 @@ worker_stats fetch_worker(const options& opt, const cluster_view& view, const wo
     }
     std::vector<uint8_t> frame;
     std::vector<wire::fetch_partition> wanted;
+    std::vector<partition_summary> parts;
+    fetch_stream stream;
     auto part_max = static_cast<int32_t>(std::min<uint64_t>(opt.partition_max_bytes, INT32_MAX));
     auto max_bytes = static_cast<int32_t>(std::min<uint64_t>(opt.fetch_max_bytes, INT32_MAX));
     while (!shared.stop.load(std::memory_order_relaxed)) {
@@ -241,24 +261,21 @@ worker_stats fetch_worker(const options& opt, const cluster_view& view, const wo
         int32_t corr = (*conn)->next_correlation_id();
         wire::encode_fetch(frame, view.fetch_version, corr, opt.client_id, 500, 1, max_bytes, opt.topic, wanted);
         uint64_t t = now_ns();
-        auto body = (*conn)->roundtrip(frame, corr);
-        if (!body) {
-            s.failure = fmt::format("Fetch from {}: {}", (*conn)->peer(), body.error().message());
+        int16_t top_error = 0;
+        auto ec = (*conn)->send(frame);
+        if (!ec) ec = receive_fetch(opt, view.fetch_version, **conn, stream, corr, top_error, parts);
+        if (ec || top_error != 0) {
+            s.failure = ec ? fmt::format("Fetch v{} from {}: {}", view.fetch_version, (*conn)->peer(), ec.message())
+                           : fmt::format("Fetch: {}", wire::error_name(top_error));
             break;
         }
-        auto response = wire::decode_fetch(view.fetch_version, *body);
         s.latency_ns.record(now_ns() - t);
         ++s.requests;
-        if (!response || response->error != 0) {
-            s.failure = response ? fmt::format("Fetch: {}", wire::error_name(response->error))
-                                 : fmt::format("Fetch v{} response: {}", view.fetch_version, response.error().message());
-            break;
-        }
         bool ok = true;
         uint64_t bytes_before = s.bytes;
-        for (auto& p : response->partitions) {
+        for (auto& p : parts) {
             auto it = cursors.find(p.partition);
-            if (it != cursors.end() && !(ok = advance(opt, p, it->second, s))) break;
+            if (it != cursors.end() && !(ok = advance(p, it->second, s))) break;
         }
         if (!ok) break;
         uint64_t got = s.bytes - bytes_before;
@@ -318,6 +335,7 @@ struct run_totals {
     double seconds = 0;
     std::optional<double> broker_cpu_s;
     double client_cpu_s = 0;
+    double system_s = 0;
     bool timed_out = false;
     size_t workers = 0;
 };
@@ -343,6 +361,7 @@ void report(const options& opt, const cluster_view& view, size_t partitions, con
     j.add("error_responses", s.error_responses);
     if (t.broker_cpu_s) j.add("broker_cpu_s", *t.broker_cpu_s).add("broker_cpu_s_per_gb", gb > 0 ? *t.broker_cpu_s / gb : 0.0);
     j.add("client_cpu_s", t.client_cpu_s).add("client_cpu_s_per_gb", gb > 0 ? t.client_cpu_s / gb : 0.0);
+    j.add("system_cpu_s_per_gb", gb > 0 ? t.system_s / gb : 0.0);
     j.add("complete", s.complete && s.failure.empty() && !t.timed_out).add("timed_out", t.timed_out);
     j.add("load_average", load_average());
     if (!s.failure.empty()) j.add("failure", s.failure);
@@ -371,6 +390,7 @@ run_totals run(const options& opt, const cluster_view& view, const std::vector<w
     if (opt.broker_pid > 0) broker.emplace(opt.broker_pid);
     if (broker && !broker->ok()) fmt::print(stderr, "sluice-loadgen: cannot read /proc/{}: no broker CPU\n", opt.broker_pid);
     auto client_before = process_cpu();
+    double busy0 = system_busy_s();
     uint64_t t0 = now_ns();
     std::vector<std::thread> threads;
     for (size_t i = 0; i < units.size(); ++i) {
@@ -395,6 +415,7 @@ run_totals run(const options& opt, const cluster_view& view, const std::vector<w
     for (auto& th : threads) th.join();
     t.seconds = static_cast<double>(now_ns() - t0) * 1e-9;
     t.client_cpu_s = (process_cpu() - client_before).total();
+    t.system_s = system_busy_s() - busy0;
     if (broker) t.broker_cpu_s = broker->elapsed();
     t.workers = units.size();
     for (auto& s : stats) {

@@ -53,10 +53,20 @@ def array(items: Optional[list[bytes]]) -> bytes:
     return i32(len(items)) + b"".join(items)
 
 
+def compact_string(s: str) -> bytes:
+    raw = s.encode()
+    assert len(raw) < 127, "one-byte unsigned varint length only"
+    return bytes([len(raw) + 1]) + raw
+
+
 def request(api_key: int, version: int, correlation_id: int, body: bytes,
-            client_id: Optional[str] = "itest") -> bytes:
-    """A whole frame (size prefix included) with request header v1."""
-    payload = i16(api_key) + i16(version) + i32(correlation_id) + string(client_id) + body
+            client_id: Optional[str] = "itest", flexible: bool = False) -> bytes:
+    """A whole frame (size prefix included) with request header v1, or v2 when `flexible`
+    (an empty tagged-field section after the still int16-length client_id)."""
+    payload = i16(api_key) + i16(version) + i32(correlation_id) + string(client_id)
+    if flexible:
+        payload += b"\x00"
+    payload += body
     return i32(len(payload)) + payload
 
 

@@ -28,6 +28,22 @@ def test_produce_and_consume_each_codec(make_broker, codec):
     c.verify(records, positions, consumed)
 
 
+@pytest.mark.parametrize("strategy", ["splice", "mmap_copy", "buffered"])
+def test_each_fetch_send_strategy(make_broker, strategy):
+    """The same bytes come back whichever way the broker sends log data to the socket."""
+    broker = make_broker(overrides={"fetch.send.strategy": strategy, "log.segment.bytes": str(1024 * 1024)})
+    broker.start()
+    topic = f"strategy-{strategy}"
+    # Several segments (1 MiB each), values from empty to 700 KiB.
+    records = c.make_records(3000, seed=61, big_every=300, big_sizes=[700 * 1024, 90 * 1024, 333 * 1024])
+    positions = c.ck_produce(broker.bootstrap, topic, records, partition=0)
+    consumed = c.ck_consume(broker.bootstrap, topic, {0: len(records)},
+                            conf={"fetch.max.bytes": 2 * 1024 * 1024, "max.partition.fetch.bytes": 1024 * 1024})
+    c.verify(records, positions, consumed)
+    segments = list((broker.log_dir / f"{topic}-0").glob("*.log"))
+    assert len(segments) >= 3, f"expected the log to roll into several segments: {segments}"
+
+
 def test_null_keys_and_values_and_acks_1(broker):
     topic = "ck-nulls"
     records = [c.Rec(None, b"v0"), c.Rec(b"k1", None), c.Rec(None, None), c.Rec(b"", b""),

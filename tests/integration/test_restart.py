@@ -76,6 +76,8 @@ def _produce_until_killed(broker, topic: str, acks: str, kill_after: int, budget
     remaining = p.flush(30)
     assert remaining == 0, f"{remaining} records have neither been acknowledged nor failed"
     assert len(acked) + len(failed) == len(records)
+    print(f"acks={acks}: {len(acked)} acknowledged, {len(failed)} failed by the kill")
+    assert failed, "the kill should have caught records in flight (else it was not 'during produce')"
     order = sorted(acked)
     return [records[j] for j in order], [acked[j] for j in order]
 
