@@ -16,7 +16,9 @@
 # Everything listens on 127.0.0.1; only processes this script started are stopped, by PID.
 # Usage: bench/fetch_bench.sh [--build DIR] [--size 1g] [--runs 3]
 #          [--strategies splice,mmap_copy,buffered] [--reactor-threads 1] [--workdir DIR]
-#          [--out FILE] [--keep] [--skip-limits]
+#          [--out FILE] [--keep] [--skip-limits] [--wait-idle SECONDS]
+# --wait-idle waits (at most SECONDS) for the 1-minute load average to drop below 1.5
+# first: on a small shared machine other people's compilers skew every number.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,6 +32,7 @@ workdir=""
 out=""
 keep=0
 skip_limits=0
+wait_idle=0
 topic=fetch-bench
 
 while [[ $# -gt 0 ]]; do
@@ -43,7 +46,8 @@ while [[ $# -gt 0 ]]; do
         --out) out=$2; shift 2 ;;
         --keep) keep=1; shift ;;
         --skip-limits) skip_limits=1; shift ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        --wait-idle) wait_idle=$2; shift 2 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "fetch_bench: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -90,6 +94,12 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 free_port() { "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+if [[ $wait_idle -gt 0 ]]; then
+    deadline=$((SECONDS + wait_idle))
+    until awk '{ exit !($1 < 1.5) }' /proc/loadavg || [[ $SECONDS -ge $deadline ]]; do sleep 5; done
+    log "load average now $(cut -d' ' -f1-3 /proc/loadavg)"
+fi
 
 # ---- 1. bare limits -----------------------------------------------------------------
 if [[ $skip_limits -eq 0 ]]; then
@@ -165,10 +175,17 @@ cat "$workdir/fill.txt" >&2
 
 # Durable and resident: no writeback competes with the fetch runs, and every page is
 # in the page cache (the file was just written, and is read once more to be sure).
+shopt -s nullglob
 segments=("$workdir"/logs/"$topic"-0/*.log)
-sync "${segments[@]}"
-cat "${segments[@]}" > /dev/null
-log "partition on disk: $(du -sh "$workdir/logs/$topic-0" | cut -f1)"
+shopt -u nullglob
+if [[ ${#segments[@]} -eq 0 ]]; then
+    log "no segment files under $workdir/logs/$topic-0; syncing everything instead"
+    sync
+else
+    sync "${segments[@]}"
+    cat "${segments[@]}" > /dev/null
+    log "partition on disk: $(du -ch "${segments[@]}" | tail -1 | cut -f1) in ${#segments[@]} segment(s)"
+fi
 
 # ---- 4. fetch runs per strategy -----------------------------------------------------
 first=1

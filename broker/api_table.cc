@@ -22,6 +22,24 @@ constexpr std::array entries = {
     api_entry{19, 0, 7, handle_create_topics},
     api_entry{20, 0, 6, handle_delete_topics},
     api_entry{22, 0, 4, handle_init_producer_id},
+    // Consumer groups. OffsetCommit/OffsetFetch v0 kept offsets in ZooKeeper in Kafka;
+    // from v1 they live in __consumer_offsets, which is what Sluice implements.
+    api_entry{8, 1, 9, handle_offset_commit},
+    api_entry{9, 1, 9, handle_offset_fetch},
+    api_entry{10, 0, 6, handle_find_coordinator},
+    api_entry{11, 0, 9, handle_join_group},
+    api_entry{12, 0, 4, handle_heartbeat},
+    api_entry{13, 0, 5, handle_leave_group},
+    api_entry{14, 0, 5, handle_sync_group},
+    api_entry{15, 0, 5, handle_describe_groups},
+    api_entry{16, 0, 5, handle_list_groups},
+    api_entry{42, 0, 2, handle_delete_groups},
+    api_entry{47, 0, 0, handle_offset_delete},
+    // Configs and DeleteRecords: every version Kafka 3.9 has.
+    api_entry{21, 0, 2, handle_delete_records},
+    api_entry{32, 0, 4, handle_describe_configs},
+    api_entry{33, 0, 2, handle_alter_configs},
+    api_entry{44, 0, 1, handle_incremental_alter_configs},
     api_entry{60, 0, 1, handle_describe_cluster},
 };
 

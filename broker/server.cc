@@ -1,6 +1,7 @@
 #include "broker/server.h"
 
 #include "base/log.h"
+#include "broker/configs/config_table.h"
 #include "broker/session.h"
 #include "net/connection.h"
 #include "storage/log_dir.h"
@@ -66,35 +67,10 @@ void server::unmark_topic_creating(const std::string& name) {
 }
 
 storage::log_config server::log_config_for(const coord::topic_info* topic) const {
-    storage::log_config lc;
-    lc.segment_bytes = static_cast<uint64_t>(_config.log_segment_bytes);
-    lc.index_interval_bytes = static_cast<uint32_t>(_config.log_index_interval_bytes);
-    lc.index_max_bytes = static_cast<size_t>(_config.log_index_size_max_bytes);
-    lc.max_message_bytes = static_cast<uint32_t>(_config.message_max_bytes);
-    lc.message_timestamp_type = _config.log_message_timestamp_type == "LogAppendTime"
-                                    ? storage::timestamp_type::log_append_time
-                                    : storage::timestamp_type::create_time;
-    if (topic != nullptr) {
-        auto num = [&](const char* key, auto& field) {
-            auto it = topic->configs.find(key);
-            if (it == topic->configs.end()) return;
-            try {
-                field = static_cast<std::remove_reference_t<decltype(field)>>(std::stoll(it->second));
-            } catch (...) {
-                log::warn("server", "topic {}: ignoring invalid {}={}", topic->name, key, it->second);
-            }
-        };
-        num("segment.bytes", lc.segment_bytes);
-        num("max.message.bytes", lc.max_message_bytes);
-        num("retention.ms", lc.retention_ms);
-        num("retention.bytes", lc.retention_bytes);
-        num("segment.ms", lc.segment_ms);
-        auto ts = topic->configs.find("message.timestamp.type");
-        if (ts != topic->configs.end())
-            lc.message_timestamp_type = ts->second == "LogAppendTime" ? storage::timestamp_type::log_append_time
-                                                                      : storage::timestamp_type::create_time;
-    }
-    return lc;
+    // One derivation for every partition setting: topic override, else
+    // server.properties, else Kafka's default (broker/configs/config_table.h).
+    static const std::map<std::string, std::string> none;
+    return configs::make_partition_settings(topic != nullptr ? topic->configs : none, _config.raw).log;
 }
 
 storage::open_options server::open_options_for(const std::string& dir, const topic_partition& tp) const {
@@ -191,35 +167,84 @@ void server::stop_shards() {
     _threads.clear();
 }
 
+std::set<std::string> server::write_checkpoints(const std::vector<shard::partition_offsets>& all) const {
+    std::set<std::string> written;
+    for (const auto& d : _config.log_dirs) {
+        std::vector<storage::checkpoint_entry> rp, ls;
+        for (const auto& p : all) {
+            if (std::filesystem::path(p.log_dir) != std::filesystem::path(d)) continue;
+            rp.push_back({p.tp, p.recovery_point});
+            ls.push_back({p.tp, p.log_start});
+        }
+        // Partitions not opened this run keep their previous checkpoint entries.
+        auto st = _log_dirs.find(d);
+        if (st != _log_dirs.end()) {
+            for (const auto& [tp, off] : st->second.recovery_points)
+                if (std::none_of(rp.begin(), rp.end(), [&](auto& e) { return e.tp == tp; })) rp.push_back({tp, off});
+            for (const auto& [tp, off] : st->second.log_starts)
+                if (std::none_of(ls.begin(), ls.end(), [&](auto& e) { return e.tp == tp; })) ls.push_back({tp, off});
+        }
+        auto e1 = storage::write_offset_checkpoint(std::filesystem::path(d) / storage::recovery_point_checkpoint_file, rp);
+        auto e2 = storage::write_offset_checkpoint(std::filesystem::path(d) / storage::log_start_checkpoint_file, ls);
+        if (e1 || e2) {
+            log::error("server", "log dir {}: cannot write checkpoints: {}", d, (e1 ? e1 : e2).message());
+            continue;
+        }
+        written.insert(d);
+    }
+    return written;
+}
+
 void server::write_checkpoints_and_marker() {
     std::vector<shard::partition_offsets> all;
     for (auto& s : _shards) {
         s->close_all();
         s->collect_offsets(all);
     }
+    auto written = write_checkpoints(all);
     for (const auto& d : _config.log_dirs) {
-        std::vector<storage::checkpoint_entry> rp, ls;
-        bool ok = true;
-        for (const auto& p : all) {
-            if (std::filesystem::path(p.log_dir) != std::filesystem::path(d)) continue;
-            rp.push_back({p.tp, p.recovery_point});
-            ls.push_back({p.tp, p.log_start});
-            ok = ok && !p.close_failed;
-        }
-        // Partitions not opened this run keep their previous checkpoint entries.
-        const auto& st = _log_dirs[d];
-        for (const auto& [tp, off] : st.recovery_points)
-            if (std::none_of(rp.begin(), rp.end(), [&](auto& e) { return e.tp == tp; })) rp.push_back({tp, off});
-        for (const auto& [tp, off] : st.log_starts)
-            if (std::none_of(ls.begin(), ls.end(), [&](auto& e) { return e.tp == tp; })) ls.push_back({tp, off});
-        auto e1 = storage::write_offset_checkpoint(std::filesystem::path(d) / storage::recovery_point_checkpoint_file, rp);
-        auto e2 = storage::write_offset_checkpoint(std::filesystem::path(d) / storage::log_start_checkpoint_file, ls);
-        if (e1 || e2 || !ok) {
+        bool ok = written.count(d) > 0;
+        for (const auto& p : all)
+            if (std::filesystem::path(p.log_dir) == std::filesystem::path(d)) ok = ok && !p.close_failed;
+        if (!ok) {
             log::error("server", "log dir {}: checkpoints not written cleanly; next start recovers", d);
             continue;
         }
         if (auto ec = storage::write_clean_shutdown_marker(d))
             log::error("server", "log dir {}: cannot write clean-shutdown marker: {}", d, ec.message());
+    }
+}
+
+void server::arm_checkpoint_timer() {
+    int64_t rp_ms = configs::broker_long(_config.raw, "log.flush.offset.checkpoint.interval.ms", 60000);
+    int64_t ls_ms = configs::broker_long(_config.raw, "log.flush.start.offset.checkpoint.interval.ms", 60000);
+    int64_t interval = std::max<int64_t>(std::min(rp_ms, ls_ms), 100);
+    _shards[0]->reactor().add_timer(std::chrono::milliseconds(interval), [this] {
+        checkpoint_now();
+        arm_checkpoint_timer();
+    });
+}
+
+void server::checkpoint_now() {
+    struct gather {
+        std::vector<shard::partition_offsets> all;
+        size_t pending = 0;
+    };
+    auto g = std::make_shared<gather>();
+    g->pending = _shards.size();
+    for (unsigned i = 0; i < _shards.size(); ++i) {
+        invoke_on(
+            0, i,
+            [](shard& sh) {
+                std::vector<shard::partition_offsets> out;
+                sh.collect_live_offsets(out);
+                return out;
+            },
+            [this, g](std::vector<shard::partition_offsets> part) {
+                g->all.insert(g->all.end(), part.begin(), part.end());
+                if (--g->pending > 0) return;
+                _background.submit([this, g] { write_checkpoints(g->all); });
+            });
     }
 }
 
@@ -260,6 +285,12 @@ int server::run() {
     }
     _serving.store(true);
     publish_snapshot(_coordinator->snapshot());
+    _background.start();
+    for (auto& s : _shards) {
+        shard* sh = s.get();
+        sh->post([sh] { sh->start_duties(); });
+    }
+    _shards[0]->post([this] { arm_checkpoint_timer(); });
     for (const auto& l : _config.advertised_listeners)
         log::info("server", "broker {} serving {} at {}:{} (cluster {})", _config.broker_id, l.name, l.host, l.port,
                   snap->cluster_id);
@@ -268,6 +299,7 @@ int server::run() {
     sigwait(&signals, &sig);
     log::info("server", "{} received: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     _serving.store(false);
+    _background.stop();  // before the shards: its jobs report back to them
     stop_shards();
     write_checkpoints_and_marker();
     _coordinator->stop();

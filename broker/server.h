@@ -6,6 +6,7 @@
 // Concurrency: constructed and run() on the main thread; shards run on their own
 // threads; the coordinator calls back on its session thread and only posts to shards.
 #include "broker/config.h"
+#include "broker/maintenance/background_io.h"
 #include "broker/partition.h"
 #include "broker/shard.h"
 #include "coord/coordinator.h"
@@ -57,6 +58,9 @@ public:
     // after startup, so any shard may ask).
     storage::open_options open_options_for(const std::string& dir, const topic_partition& tp) const;
 
+    // Blocking file work off the reactors (log flushes, checkpoints).
+    background_io& background() { return _background; }
+
     // Auto-creation de-duplication across shards: true if the caller should create.
     bool mark_topic_creating(const std::string& name);
     void unmark_topic_creating(const std::string& name);
@@ -72,6 +76,14 @@ private:
     void stop_shards();
     void publish_snapshot(std::shared_ptr<const coord::cluster_snapshot> snap);
     void write_checkpoints_and_marker();
+    // Both checkpoint files of every log dir; partitions not open this run keep their
+    // startup entries. Blocking file I/O: shutdown or the background thread. Returns
+    // the log dirs whose files were written.
+    std::set<std::string> write_checkpoints(const std::vector<shard::partition_offsets>& all) const;
+    // Shard 0, every log.flush.offset.checkpoint.interval.ms: gather every shard's
+    // offsets, then write the files on the background thread.
+    void arm_checkpoint_timer();
+    void checkpoint_now();
 
     broker_config _config;
     std::unique_ptr<coord::coordinator> _coordinator;
@@ -83,6 +95,7 @@ private:
     std::atomic<bool> _serving{false};
     std::mutex _creating_mutex;  // cold path only: topic auto-creation
     std::set<std::string> _creating;
+    background_io _background;
 };
 
 }  // namespace sluice::broker

@@ -1,6 +1,8 @@
 #include "broker/shard.h"
 
 #include "base/log.h"
+#include "broker/groups/group_manager.h"
+#include "broker/maintenance/log_duties.h"
 #include "broker/server.h"
 #include "storage/log_dir.h"
 
@@ -12,7 +14,10 @@
 namespace sluice::broker {
 
 shard::shard(server& srv, unsigned id, std::unique_ptr<net::reactor> r)
-    : _srv(srv), _id(id), _reactor(std::move(r)), _metadata(std::make_shared<coord::cluster_snapshot>()) {}
+    : _srv(srv), _id(id), _reactor(std::move(r)), _metadata(std::make_shared<coord::cluster_snapshot>()),
+      _groups(std::make_shared<groups::group_manager>(*this)), _duties(std::make_shared<log_duties>(*this)) {}
+
+void shard::start_duties() { _duties->start(); }
 
 partition* shard::find(const topic_partition& tp) {
     auto it = _partitions.find(tp);
@@ -45,6 +50,7 @@ partition* shard::open_partition(const topic_partition& tp, const coord::topic_i
     if (!opts.high_watermark) p->log->set_high_watermark(p->log->log_end_offset());
     auto* raw = p.get();
     _partitions.emplace(tp, std::move(p));
+    _duties->track(*raw, topic != nullptr ? topic->configs : std::map<std::string, std::string>{});
     return raw;
 }
 
@@ -60,6 +66,7 @@ void shard::apply_snapshot(std::shared_ptr<const coord::cluster_snapshot> snap) 
             continue;
         }
         auto path = it->second->log->dir();
+        _duties->forget(it->first);
         it->second->log->close();
         it = _partitions.erase(it);
         std::error_code ec;
@@ -76,11 +83,13 @@ void shard::apply_snapshot(std::shared_ptr<const coord::cluster_snapshot> snap) 
             if (p == nullptr) p = open_partition(tp, t.get());
             if (p == nullptr) continue;
             p->topic_id = t->topic_id;
+            _duties->track(*p, t->configs);  // live config changes reach the log here
             auto st = t->partitions.find(index);
             if (st != t->partitions.end()) p->leader_epoch = st->second.leader_epoch;
         }
     }
     _metadata = std::move(snap);
+    _groups->on_snapshot();  // load/unload __consumer_offsets partitions this shard now leads
 }
 
 void shard::close_all() {
@@ -93,6 +102,12 @@ void shard::close_all() {
             p->close_failed = true;
         }
     }
+}
+
+void shard::collect_live_offsets(std::vector<partition_offsets>& out) const {
+    for (const auto& [tp, p] : _partitions)
+        out.push_back({tp, p->log->dir().parent_path().string(), p->log->log_start_offset(),
+                       _duties->recovery_point(*p), false});
 }
 
 void shard::collect_offsets(std::vector<partition_offsets>& out) const {

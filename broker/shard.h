@@ -15,6 +15,10 @@
 namespace sluice::broker {
 
 class server;
+class log_duties;
+namespace groups {
+class group_manager;
+}
 
 class shard {
 public:
@@ -35,6 +39,15 @@ public:
     // and that hash to this shard, close and delete logs of topics that are gone.
     void apply_snapshot(std::shared_ptr<const coord::cluster_snapshot> snap);
 
+    // The group coordinator's state for the __consumer_offsets partitions this shard
+    // leads (broker/groups); reloaded after every apply_snapshot.
+    groups::group_manager& groups() { return *_groups; }
+
+    // Retention, background flushes and live log settings (broker/maintenance).
+    log_duties& duties() { return *_duties; }
+    // Shard thread, once the reactor runs: arms the duty timers.
+    void start_duties();
+
     partition* find(const topic_partition& tp);
     // Clean shutdown: flush and close every log (shard thread, reactor stopped or stopping).
     void close_all();
@@ -48,6 +61,8 @@ public:
         bool close_failed;
     };
     void collect_offsets(std::vector<partition_offsets>& out) const;
+    // While serving (periodic checkpoints): what is on disk now, logs stay open.
+    void collect_live_offsets(std::vector<partition_offsets>& out) const;
 
 private:
     partition* open_partition(const topic_partition& tp, const coord::topic_info* topic);
@@ -58,6 +73,8 @@ private:
     std::unique_ptr<net::reactor> _reactor;
     std::shared_ptr<const coord::cluster_snapshot> _metadata;
     std::unordered_map<topic_partition, std::unique_ptr<partition>, topic_partition_hash> _partitions;
+    std::shared_ptr<groups::group_manager> _groups;  // shared_ptr: the type is incomplete here
+    std::shared_ptr<log_duties> _duties;             // likewise
 };
 
 }  // namespace sluice::broker

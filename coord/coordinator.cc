@@ -57,6 +57,16 @@ void coordinator::delete_topic(std::string name, admin_fn cb) {
                 [shared_cb] { (*shared_cb)(errors::unknown_server_error, "coordinator is stopped"); });
 }
 
+void coordinator::alter_topic_configs(std::string name, config_edit_fn edit, admin_fn cb, bool validate_only) {
+    auto shared_cb = std::make_shared<admin_fn>(std::move(cb));
+    impl* self = _impl.get();
+    _impl->post(
+        [self, name = std::move(name), edit = std::move(edit), shared_cb, validate_only] {
+            self->alter_topic_configs_now(name, edit, *shared_cb, validate_only);
+        },
+        [shared_cb] { (*shared_cb)(errors::unknown_server_error, "coordinator is stopped"); });
+}
+
 // ---------------------------------------------------------------- cross-thread plumbing
 
 coordinator::impl::impl(zk_config cfg, snapshot_fn on_snapshot)

@@ -27,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "coord/types.h"
 #include "coord/uuid.h"
@@ -44,6 +45,7 @@ inline constexpr int16_t topic_already_exists = 36;
 inline constexpr int16_t invalid_partitions = 37;
 inline constexpr int16_t invalid_replication_factor = 38;
 inline constexpr int16_t invalid_replica_assignment = 39;
+inline constexpr int16_t invalid_config = 40;
 }  // namespace errors
 
 // Kafka's Topic.validate: 1..249 chars of [a-zA-Z0-9._-], not "." or "..".
@@ -85,6 +87,18 @@ public:
                       std::map<std::string, std::string> configs, admin_fn cb, bool validate_only = false);
     // Marks the topic for deletion (/admin/delete_topics/<t>); the controller deletes.
     void delete_topic(std::string name, admin_fn cb);
+
+    // Changes a topic's config overrides as Kafka's AdminZkClient.changeTopicConfig does:
+    // reads /config/topics/<t>, lets `edit` change the map (return {error, message} to
+    // refuse: nothing is written), then in one multi sets the znode (compare-and-set on
+    // its version; retried on a race) and creates /config/changes/config_change_<seq>
+    // {"version":2,"entity_path":"topics/<t>"}. unknown_topic_or_partition when
+    // /brokers/topics/<t> does not exist. `edit` runs on the session thread: it must
+    // not touch reactor state (capture by value). The next snapshot carries the change.
+    // validate_only: run edit, write nothing.
+    using config_edit_fn = std::function<std::optional<std::pair<int16_t, std::string>>(
+        std::map<std::string, std::string>& configs)>;
+    void alter_topic_configs(std::string name, config_edit_fn edit, admin_fn cb, bool validate_only = false);
 
     // Test support: the current ZooKeeper session (id, password), so a test can open
     // a second handle on it and close it, which expires ours.

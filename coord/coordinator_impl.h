@@ -45,6 +45,8 @@ public:
     };
     void create_topic_now(const create_request& req, const admin_fn& cb);
     void delete_topic_now(const std::string& name, const admin_fn& cb);
+    void alter_topic_configs_now(const std::string& name, const config_edit_fn& edit, const admin_fn& cb,
+                                 bool validate_only);
 
 private:
     // Watch context, one per ZooKeeper handle: events carry its generation so that

@@ -125,4 +125,48 @@ void coordinator::impl::delete_topic_now(const std::string& name, const admin_fn
     cb(errors::none, "");
 }
 
+void coordinator::impl::alter_topic_configs_now(const std::string& name, const config_edit_fn& edit,
+                                                const admin_fn& cb, bool validate_only) {
+    if (!_connected) return cb(errors::request_timed_out, "not connected to ZooKeeper");
+    const std::string config_path = znodes::topic_config_path(name);
+    // Compare-and-set on /config/topics/<t>: a concurrent writer (another broker, Kafka's
+    // tools) makes the multi fail with ZBADVERSION / ZNODEEXISTS and we re-read.
+    for (int attempt = 0; attempt < 5; ++attempt) {
+        Stat st;
+        int rc = _zk.exists(znodes::topic_path(name), &st);
+        if (rc == ZNONODE)
+            return cb(errors::unknown_topic_or_partition, fmt::format("Topic {} does not exist.", name));
+        if (rc != ZOK) return cb(zk_to_kafka_error(rc), fmt::format("cannot read topic {}: {}", name, zk_error_name(rc)));
+        zk_node node;
+        rc = _zk.get(config_path, node);
+        if (rc != ZOK && rc != ZNONODE)
+            return cb(zk_to_kafka_error(rc), fmt::format("cannot read {}: {}", config_path, zk_error_name(rc)));
+        const bool exists = rc == ZOK;
+        std::map<std::string, std::string> configs;
+        if (exists && node.data) {
+            auto decoded = znodes::decode_config(*node.data);
+            if (!decoded) return cb(errors::invalid_config, fmt::format("{} holds malformed JSON", config_path));
+            configs = std::move(*decoded);
+        }
+        if (auto refused = edit(configs)) return cb(refused->first, refused->second);
+        if (validate_only) return cb(errors::none, "");
+        zk_txn tx;
+        if (exists)
+            tx.set(config_path, znodes::encode_config(configs), node.stat.version);
+        else
+            tx.create(config_path, znodes::encode_config(configs));
+        tx.create(std::string(znodes::config_change_prefix), znodes::encode_config_change("topics/" + name),
+                  ZOO_SEQUENCE);
+        rc = tx.commit(_zk);
+        if (rc == ZBADVERSION || rc == ZNODEEXISTS || rc == ZNONODE) continue;
+        if (rc != ZOK)
+            return cb(zk_to_kafka_error(rc), fmt::format("cannot write {}: {}", config_path, zk_error_name(rc)));
+        log::info(sub, "topic {}: configs now {}", name, znodes::encode_config(configs));
+        _need_topics.insert(name);
+        retry_soon(std::chrono::milliseconds(0));
+        return cb(errors::none, "");
+    }
+    cb(errors::request_timed_out, fmt::format("{} kept changing; try again", config_path));
+}
+
 }  // namespace sluice::coord

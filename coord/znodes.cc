@@ -261,6 +261,13 @@ std::optional<std::map<std::string, std::string>> decode_config(std::string_view
     return out;
 }
 
+std::string encode_config_change(std::string_view entity_path) {
+    ordered j;
+    j["version"] = 2;
+    j["entity_path"] = std::string(entity_path);
+    return j.dump();
+}
+
 std::optional<int32_t> decode_controller_epoch(std::string_view text) {
     while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
     return parse_int32(text);

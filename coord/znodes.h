@@ -22,6 +22,9 @@
 //                                       "controller_epoch":5,"isr":[1,2]}
 //   /config/topics/<t>                 {"version":1,"config":{"retention.ms":"86400000"}}
 //   /admin/delete_topics/<t>           null data; its existence requests deletion
+//   /config/changes/config_change_<seq> (persistent sequential, 10-digit seq)
+//                                      {"version":2,"entity_path":"topics/<t>"}: written with
+//                                       every config change so Kafka brokers re-read it
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -43,6 +46,7 @@ inline constexpr std::string_view broker_ids_path = "/brokers/ids";
 inline constexpr std::string_view topics_path = "/brokers/topics";
 inline constexpr std::string_view delete_topics_path = "/admin/delete_topics";
 inline constexpr std::string_view config_topics_path = "/config/topics";
+inline constexpr std::string_view config_change_prefix = "/config/changes/config_change_";
 
 std::string broker_path(int32_t id);
 std::string topic_path(std::string_view topic);
@@ -77,6 +81,8 @@ std::optional<partition_state> decode_partition_state(std::string_view json);
 
 std::string encode_config(const std::map<std::string, std::string>& config);
 std::optional<std::map<std::string, std::string>> decode_config(std::string_view json);
+// entity_path: "topics/<t>", "brokers/<id>", "users/<u>" ...
+std::string encode_config_change(std::string_view entity_path);
 
 std::optional<int32_t> decode_controller_epoch(std::string_view text);
 

@@ -26,6 +26,7 @@ index_file& index_file::operator=(index_file&& o) noexcept {
     _entry_size = o._entry_size;
     _entries = o._entries;
     _max_entries = o._max_entries;
+    _reserved_bytes = o._reserved_bytes;
     _max_bytes = o._max_bytes;
     return *this;
 }
@@ -87,13 +88,37 @@ result<index_file> index_file::open(const std::filesystem::path& path, size_t en
             lo = mid + 1;
     }
     f._entries = lo;
+    f._reserved_bytes = (lo * entry_size + 4095) / 4096 * 4096;  // pages holding entries exist
+    // The mapping is all the entries need; the descriptor goes so that 10,000 idle
+    // partitions do not hold 20,000 index fds (trim/grow reopen the file by path).
+    ::close(f._fd);
+    f._fd = -1;
     return f;
 }
 
 uint8_t* index_file::append_slot() {
     SLUICE_ASSERT(_entries < _max_entries && (_entries + 1) * _entry_size <= _map_bytes,
                   "index {} full: {} of {}", _path.string(), _entries, _max_entries);
+    size_t end = (_entries + 1) * _entry_size;
+    if (end > _reserved_bytes && !reserve(end)) return nullptr;
     return _map + _entries++ * _entry_size;
+}
+
+bool index_file::reserve(size_t end) {
+    // The preallocated file is sparse: storing into a hole of a full filesystem through
+    // the mapping would raise SIGBUS. Allocate blocks ahead (64 KiB at a time) first, and
+    // on ENOSPC skip the entry -- a sparse index tolerates a missing entry.
+    constexpr size_t chunk = 64 * 1024;
+    size_t want = std::min(_map_bytes, (end + chunk - 1) / chunk * chunk);
+    int fd = ::open(_path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) return false;
+    int rc = ::fallocate(fd, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(_reserved_bytes),
+                         static_cast<off_t>(want - _reserved_bytes));
+    int err = errno;
+    ::close(fd);
+    if (rc != 0 && err != EOPNOTSUPP) return false;
+    _reserved_bytes = want;
+    return true;
 }
 
 void index_file::truncate_entries(size_t n) {
@@ -103,20 +128,32 @@ void index_file::truncate_entries(size_t n) {
     _entries = n;
 }
 
+std::error_code index_file::resize(size_t bytes) {
+    unmap();
+    _fd = ::open(_path.c_str(), O_RDWR | O_CLOEXEC);
+    if (_fd < 0) return errno_code(errno);
+    std::error_code ec;
+    if (::ftruncate(_fd, static_cast<off_t>(bytes)) != 0) ec = errno_code(errno);
+    if (!ec) ec = map(bytes);
+    ::close(_fd);
+    _fd = -1;
+    // Pages past the entries may be holes now (a grow after a trim).
+    _reserved_bytes = std::min(bytes, (_entries * _entry_size + 4095) / 4096 * 4096);
+    return ec;
+}
+
 std::error_code index_file::trim() {
     size_t bytes = _entries * _entry_size;
-    unmap();
-    if (::ftruncate(_fd, static_cast<off_t>(bytes)) != 0) return errno_code(errno);
+    if (auto ec = resize(bytes)) return ec;
     _max_entries = _entries;
-    return map(bytes);
+    return {};
 }
 
 std::error_code index_file::grow() {
     size_t bytes = std::max(_max_bytes, _entries * _entry_size);
-    unmap();
-    if (::ftruncate(_fd, static_cast<off_t>(bytes)) != 0) return errno_code(errno);
+    if (auto ec = resize(bytes)) return ec;
     _max_entries = bytes / _entry_size;
-    return map(bytes);
+    return {};
 }
 
 std::error_code index_file::flush() {
@@ -182,6 +219,7 @@ void offset_index::append(int64_t offset, uint32_t position) {
                       last.offset, last.position);
     }
     uint8_t* p = _file.append_slot();
+    if (p == nullptr) return;  // no disk space for the page: the entry is skipped
     store_be32(p, static_cast<uint32_t>(offset - _base_offset));
     store_be32(p + 4, position);
 }
@@ -241,6 +279,7 @@ void time_index::maybe_append(int64_t timestamp, int64_t offset, bool skip_full_
     SLUICE_ASSERT(entries() == 0 || offset >= last().offset, "time index offset {} < {}", offset,
                   last().offset);
     uint8_t* p = _file.append_slot();
+    if (p == nullptr) return;
     store_be64(p, static_cast<uint64_t>(timestamp));
     store_be32(p + 8, static_cast<uint32_t>(offset - _base_offset));
 }

@@ -14,6 +14,9 @@
 // batch of a segment is found without the index) and the owner checks the rest
 // (sanity checks, or a rebuild during recovery).
 //
+// No descriptor stays open: an index is its mapping (a mapping keeps the file alive even
+// after unlink/rename), so an idle partition costs one fd (its active .log), not three.
+//
 // Concurrency: owned by one segment, used by its owner's thread only.
 #include "base/result.h"
 
@@ -44,8 +47,11 @@ public:
     bool full() const { return _entries >= _max_entries; }
     const uint8_t* entry(size_t i) const { return _map + i * _entry_size; }
     const std::filesystem::path& path() const { return _path; }
+    // After the owner renamed the file (resize() reopens it by this name).
+    void set_path(std::filesystem::path p) { _path = std::move(p); }
 
-    // A slot for one more entry; the caller fills it. Asserts !full().
+    // A slot for one more entry; the caller fills it. Asserts !full(). nullptr when the
+    // disk has no room for the slot's page (the caller skips the entry).
     uint8_t* append_slot();
     void truncate_entries(size_t n);
 
@@ -57,16 +63,20 @@ public:
 
 private:
     std::error_code map(size_t file_bytes);
+    // Reopens the file by path, sets its size, maps it again and closes the descriptor.
+    std::error_code resize(size_t bytes);
+    bool reserve(size_t end);
     void unmap();
 
     std::filesystem::path _path;
-    int _fd = -1;
+    int _fd = -1;  // only while opening or resizing: the mapping holds the file otherwise
     uint8_t* _map = nullptr;
     size_t _map_bytes = 0;
     size_t _entry_size = 0;
     size_t _entries = 0;
     size_t _max_entries = 0;
     size_t _max_bytes = 0;
+    size_t _reserved_bytes = 0;  // file bytes known to have blocks allocated
 };
 
 struct offset_position {

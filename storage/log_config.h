@@ -4,8 +4,17 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
+#include <optional>
+#include <string_view>
 
 namespace sluice::storage {
+
+// cleanup.policy: a set of "delete" (retention by time/size) and "compact" (keep the last
+// record per key), written "delete", "compact" or "compact,delete".
+enum cleanup_policy : uint8_t { cleanup_none = 0, cleanup_delete = 1, cleanup_compact = 2 };
+// nullopt for anything but a comma list of those two words.
+std::optional<uint8_t> parse_cleanup_policy(std::string_view s);
 
 struct log_config {
     // log.segment.bytes / segment.bytes: roll when the active segment would grow past it.
@@ -25,6 +34,27 @@ struct log_config {
     // applied by partition_log::enforce_retention.
     int64_t retention_ms = 7ll * 24 * 3600 * 1000;
     int64_t retention_bytes = -1;
+    // cleanup.policy (cleanup_policy bits).
+    uint8_t cleanup_policy = cleanup_delete;
+    // delete.retention.ms: how long a tombstone (null value) survives compaction, counted
+    // from when its segment was last written, so slow consumers still see the delete.
+    int64_t delete_retention_ms = 24ll * 3600 * 1000;
+    // min.cleanable.dirty.ratio: compact when dirty bytes / cleanable bytes reach it.
+    double min_cleanable_dirty_ratio = 0.5;
+    // min.compaction.lag.ms: records younger than this are never compacted.
+    int64_t min_compaction_lag_ms = 0;
+    // max.compaction.lag.ms: a dirty segment older than this is compacted whatever the ratio.
+    int64_t max_compaction_lag_ms = std::numeric_limits<int64_t>::max();
+    // file.delete.delay.ms: a segment removed by retention is renamed to .deleted and
+    // unlinked this much later (readers that opened it by name get time to finish).
+    int64_t file_delete_delay_ms = 60000;
+    // flush.messages / flush.ms: fsync after this many appended records / this long since
+    // the last flush (Kafka's defaults: never; rely on replication and the page cache).
+    int64_t flush_interval_messages = std::numeric_limits<int64_t>::max();
+    int64_t flush_interval_ms = std::numeric_limits<int64_t>::max();
+
+    bool compacted() const { return cleanup_policy & cleanup_compact; }
+    bool deletes() const { return cleanup_policy & cleanup_delete; }
 };
 
 }  // namespace sluice::storage

@@ -5,7 +5,7 @@
 //                                    contain '-' and '.', so the name splits at the LAST '-'
 //   <dir>/.kafka_cleanshutdown       present only after a clean shutdown (empty file)
 //   <dir>/recovery-point-offset-checkpoint, log-start-offset-checkpoint,
-//   <dir>/replication-offset-checkpoint   text:  "0\n" (version) "<count>\n" then
+//   <dir>/replication-offset-checkpoint, cleaner-offset-checkpoint   text:  "0\n" (version) "<count>\n" then
 //                                    "<topic> <partition> <offset>\n" per partition
 //   <dir>/meta.properties            Java properties: version=0, broker.id=N, cluster.id=...
 //
@@ -37,6 +37,8 @@ inline constexpr std::string_view clean_shutdown_file = ".kafka_cleanshutdown";
 inline constexpr std::string_view recovery_point_checkpoint_file = "recovery-point-offset-checkpoint";
 inline constexpr std::string_view log_start_checkpoint_file = "log-start-offset-checkpoint";
 inline constexpr std::string_view replication_checkpoint_file = "replication-offset-checkpoint";
+// Compaction progress (partition_log::cleaner_checkpoint), same format as the others.
+inline constexpr std::string_view cleaner_checkpoint_file = "cleaner-offset-checkpoint";
 inline constexpr std::string_view meta_properties_file = "meta.properties";
 
 // "<topic>-<partition>"

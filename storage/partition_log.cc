@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <limits>
 
 namespace sluice::storage {
 
@@ -62,21 +63,16 @@ std::error_code partition_log::load(const open_options& opts) {
     if (ec) return ec;
     bool clean = opts.clean_shutdown.value_or(
         fs::exists(_dir.parent_path() / clean_shutdown_marker, ec));
+    // Before listing segments: a finished compaction swap may still have to be renamed
+    // into place (log_cleaner.h).
+    auto finished = finish_interrupted_cleaning(_dir);
+    if (!finished) return finished.error();
     std::vector<int64_t> bases;
-    std::vector<fs::path> leftovers;
     for (auto& entry : fs::directory_iterator(_dir, ec)) {
-        std::string name = entry.path().filename().string();
-        if (name.ends_with(".deleted") || name.ends_with(".cleaned") || name.ends_with(".swap")) {
-            leftovers.push_back(entry.path());
-        } else if (auto base = parse_segment_name(name, ".log")) {
+        if (auto base = parse_segment_name(entry.path().filename().string(), ".log"))
             bases.push_back(*base);
-        }
     }
     if (ec) return ec;
-    for (auto& p : leftovers) {
-        log::warn("storage", "{}: removing leftover {}", _dir.string(), p.filename().string());
-        fs::remove(p, ec);
-    }
     std::sort(bases.begin(), bases.end());
     if (bases.empty()) {
         int64_t start = opts.log_start_offset.value_or(0);
@@ -91,6 +87,7 @@ std::error_code partition_log::load(const open_options& opts) {
                             _log_end);
     _high_watermark = std::clamp(opts.high_watermark.value_or(_log_end), _log_start, _log_end);
     _recovery_point = _log_end;
+    _first_dirty = std::clamp(opts.cleaner_checkpoint.value_or(0), _segments.front()->base_offset(), _log_end);
     log::info("storage", "{}: loaded {} segment(s), offsets [{}, {}), {} start", _dir.string(),
               _segments.size(), _log_start, _log_end, clean ? "clean" : "unclean");
     return {};
@@ -229,6 +226,7 @@ append_result partition_log::append(std::span<uint8_t> records, int32_t leader_e
         return r;
     }
     _log_end = r.last_offset + 1;
+    _unflushed_messages += summary.offset_count;
     SLUICE_ASSERT(_segments.back()->next_offset() == _log_end, "segment end {} log end {}",
                   _segments.back()->next_offset(), _log_end);
     return r;
@@ -271,6 +269,7 @@ append_result partition_log::append_replicated(std::span<const uint8_t> records,
         return r;
     }
     _log_end = next;
+    _unflushed_messages += s->offset_count;
     return r;
 }
 
@@ -378,18 +377,32 @@ std::error_code partition_log::flush() {
     for (size_t i = segment_index_for(_recovery_point); i < _segments.size(); ++i) {
         if (auto ec = _segments[i]->flush()) return ec;
     }
-    if (_dir_dirty) {
-        // New or removed segment files are durable only once the directory is synced.
-        int fd = ::open(_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0) return errno_code(errno);
-        int rc = ::fsync(fd);
-        int err = errno;
-        ::close(fd);
-        if (rc != 0) return errno_code(err);
-        _dir_dirty = false;
-    }
+    if (auto ec = flush_dir()) return ec;
     _recovery_point = _log_end;
+    _unflushed_messages = 0;
     return {};
+}
+
+result<bool> partition_log::maybe_flush(int64_t now_ms) {
+    if (_last_flush_ms < 0) _last_flush_ms = now_ms;
+    bool due = _unflushed_messages > 0 && (_unflushed_messages >= _cfg.flush_interval_messages ||
+                                           now_ms - _last_flush_ms >= _cfg.flush_interval_ms);
+    if (!due) return false;
+    if (auto ec = flush()) return ec;
+    _last_flush_ms = now_ms;
+    return true;
+}
+
+size_t partition_log::release_idle_fds() {
+    size_t closed = 0;
+    for (auto& seg : _segments)
+        if (seg.use_count() == 1 && seg->release_fd()) ++closed;
+    return closed;
+}
+
+size_t partition_log::open_fds() const {
+    return static_cast<size_t>(std::count_if(_segments.begin(), _segments.end(),
+                                             [](const auto& s) { return s->fd_open(); }));
 }
 
 std::error_code partition_log::close() {
@@ -433,29 +446,50 @@ std::error_code partition_log::truncate_to(int64_t offset) {
     return {};
 }
 
-std::error_code partition_log::delete_segment_front() {
+std::error_code partition_log::delete_segment_front(int64_t now_ms) {
     SLUICE_ASSERT(_segments.size() > 1, "never delete the active segment");
     auto seg = _segments.front();
     _segments.erase(_segments.begin());
-    log::info("storage", "{}: deleting segment {}", _dir.string(), seg->base_offset());
     _dir_dirty = true;
     _log_start = std::max(_log_start, _segments.front()->base_offset());
-    return seg->remove_files();
+    _first_dirty = std::max(_first_dirty, _log_start);
+    log::info("storage", "{}: deleting segment {} (log start now {}, files removed in {} ms)",
+              _dir.string(), seg->base_offset(), _log_start, _cfg.file_delete_delay_ms);
+    // Kafka's order: rename to .deleted now, unlink after file.delete.delay.ms. A restart
+    // in between removes the .deleted files (log_cleaner.h).
+    if (_cfg.file_delete_delay_ms <= 0) return seg->remove_files();
+    if (auto ec = seg->mark_deleted()) return ec;
+    _pending_deletes.push_back({std::move(seg), now_ms + _cfg.file_delete_delay_ms});
+    return {};
 }
 
-std::error_code partition_log::advance_log_start(int64_t offset) {
+int partition_log::delete_expired_files(int64_t now_ms) {
+    int removed = 0;
+    std::erase_if(_pending_deletes, [&](const pending_delete& d) {
+        if (d.due_ms > now_ms) return false;
+        if (auto ec = d.seg->remove_files())
+            log::warn("storage", "{}: removing deleted segment {}: {}", _dir.string(),
+                      d.seg->base_offset(), ec.message());
+        ++removed;
+        return true;
+    });
+    return removed;
+}
+
+std::error_code partition_log::advance_log_start(int64_t offset, int64_t now_ms) {
     if (offset <= _log_start) return {};
     if (offset > _log_end) return log_errc::offset_out_of_range;
     _log_start = offset;
     _high_watermark = std::max(_high_watermark, _log_start);
     while (_segments.size() > 1 && _segments[1]->base_offset() <= _log_start) {
-        if (auto ec = delete_segment_front()) return ec;
+        if (auto ec = delete_segment_front(now_ms)) return ec;
     }
     return {};
 }
 
 result<int> partition_log::enforce_retention(int64_t now_ms) {
     int deleted = 0;
+    if (!_cfg.deletes()) return deleted;  // cleanup.policy=compact alone keeps everything
     // Only segments wholly below the high watermark: consumers may still need the rest.
     while (_segments.size() > 1 && _segments[1]->base_offset() <= _high_watermark) {
         const auto& front = *_segments.front();
@@ -464,10 +498,128 @@ result<int> partition_log::enforce_retention(int64_t now_ms) {
         bool too_big = _cfg.retention_bytes >= 0 &&
                        size_bytes() - front.size_bytes() >= static_cast<uint64_t>(_cfg.retention_bytes);
         if (!too_old && !too_big) break;
-        if (auto ec = delete_segment_front()) return ec;
+        if (auto ec = delete_segment_front(now_ms)) return ec;
         ++deleted;
     }
     return deleted;
+}
+
+// ---- compaction ------------------------------------------------------------------------
+
+// How many leading segments the cleaner may touch: sealed ones, up to the first dirty
+// segment holding records younger than min.compaction.lag.ms.
+size_t partition_log::cleanable_end(int64_t now_ms) const {
+    size_t i = 0;
+    for (; i + 1 < _segments.size(); ++i) {
+        const auto& seg = *_segments[i];
+        bool dirty = _segments[i + 1]->base_offset() > _first_dirty;
+        int64_t newest = seg.max_timestamp().timestamp;
+        if (dirty && _cfg.min_compaction_lag_ms > 0 && newest >= 0 &&
+            now_ms - newest < _cfg.min_compaction_lag_ms)
+            break;
+    }
+    return i;
+}
+
+double partition_log::dirty_ratio(int64_t now_ms) const {
+    size_t end = cleanable_end(now_ms);
+    uint64_t total = 0, dirty = 0;
+    for (size_t i = 0; i < end; ++i) {
+        total += _segments[i]->size_bytes();
+        if (_segments[i + 1]->base_offset() > _first_dirty) dirty += _segments[i]->size_bytes();
+    }
+    return total == 0 ? 0.0 : static_cast<double>(dirty) / static_cast<double>(total);
+}
+
+std::optional<clean_task> partition_log::prepare_cleaning(int64_t now_ms) {
+    if (!_cfg.compacted() || _cleaning || _closed) return std::nullopt;
+    size_t end = cleanable_end(now_ms);
+    if (end == 0 || _segments[end]->base_offset() <= _first_dirty) return std::nullopt;
+    // max.compaction.lag.ms: the oldest dirty record waited long enough, whatever the ratio.
+    bool overdue = false;
+    for (size_t i = 0; i < end; ++i) {
+        if (_segments[i + 1]->base_offset() <= _first_dirty || _segments[i]->empty()) continue;
+        auto h = _segments[i]->header_at(0);
+        overdue = h && _cfg.max_compaction_lag_ms < std::numeric_limits<int64_t>::max() &&
+                  now_ms - h->base_timestamp > _cfg.max_compaction_lag_ms;
+        break;
+    }
+    if (!overdue && dirty_ratio(now_ms) < _cfg.min_cleanable_dirty_ratio) return std::nullopt;
+    clean_task t;
+    t.dir = _dir;
+    t.cfg = _cfg;
+    t.first_dirty = _first_dirty;
+    t.end_offset = _segments[end]->base_offset();
+    t.now_ms = now_ms;
+    for (size_t i = 0; i < end; ++i) {
+        t.segments.push_back(_segments[i]);
+        t.sizes.push_back(_segments[i]->size_bytes());
+    }
+    _cleaning = true;
+    return t;
+}
+
+std::error_code partition_log::install_one(const cleaned_segment& c) {
+    auto it = std::find(_segments.begin(), _segments.end(), c.original);
+    auto name = [&](std::string_view ext, std::string_view suffix) {
+        return _dir / (segment_file_name(c.base_offset, ext) + std::string(suffix));
+    };
+    if (it == _segments.end() || it + 1 == _segments.end() || (*it)->size_bytes() != c.original_size) {
+        log::info("storage", "{}: segment {} changed while being compacted; dropping the result",
+                  _dir.string(), c.base_offset);
+        std::error_code ignored;
+        for (auto ext : {".log", ".index", ".timeindex"}) fs::remove(name(ext, cleaned_suffix), ignored);
+        return {};
+    }
+    // Pin the old file: a slice of the old segment must never reopen the new one by name.
+    if ((*it)->fd() < 0) return errno_code(errno);
+    // .cleaned -> .swap, the log first: recovery completes a set whose log reached .swap.
+    for (auto ext : {".log", ".index", ".timeindex"}) {
+        if (::rename(name(ext, cleaned_suffix).c_str(), name(ext, swap_suffix).c_str()) != 0)
+            return errno_code(errno);
+    }
+    for (auto ext : {".index", ".timeindex", ".log"}) {
+        if (::rename(name(ext, swap_suffix).c_str(), name(ext, "").c_str()) != 0) return errno_code(errno);
+    }
+    _dir_dirty = true;
+    auto seg = segment::open(_dir, c.base_offset, _cfg, false);
+    if (!seg) return seg.error();
+    if (!(*seg)->sanity_check() || (*seg)->load_tail()) {
+        auto stats = (*seg)->recover(std::max<uint64_t>(_cfg.segment_bytes, _cfg.max_message_bytes));
+        if (!stats) return stats.error();
+        if (auto ec = (*seg)->seal()) return ec;
+    }
+    *it = std::move(*seg);
+    return {};
+}
+
+std::error_code partition_log::install_cleaned(const clean_result& r) {
+    SLUICE_ASSERT(r.dir == _dir, "cleaned {} installed into {}", r.dir.string(), _dir.string());
+    _cleaning = false;
+    std::error_code first;
+    for (const auto& c : r.segments) {
+        if (auto ec = install_one(c); ec && !first) {
+            log::error("storage", "{}: installing compacted segment {}: {}", _dir.string(),
+                       c.base_offset, ec.message());
+            first = ec;
+        }
+    }
+    if (first) return first;
+    _first_dirty = std::max(_first_dirty, r.end_offset);
+    return flush_dir();
+}
+
+std::error_code partition_log::flush_dir() {
+    if (!_dir_dirty) return {};
+    // New, renamed or removed segment files are durable only once the directory is synced.
+    int fd = ::open(_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return errno_code(errno);
+    int rc = ::fsync(fd);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) return errno_code(err);
+    _dir_dirty = false;
+    return {};
 }
 
 }  // namespace sluice::storage

@@ -10,6 +10,7 @@
 #include "base/out_message.h"
 #include "base/result.h"
 #include "storage/errors.h"
+#include "storage/log_cleaner.h"
 #include "storage/log_config.h"
 #include "storage/segment.h"
 
@@ -52,6 +53,9 @@ struct open_options {
     std::optional<int64_t> log_start_offset;
     // From replication-offset-checkpoint; unset: log end (a single broker's HW).
     std::optional<int64_t> high_watermark;
+    // From cleaner-offset-checkpoint: offsets below were compacted already. Unset: 0
+    // (the first pass then scans everything, which is only slower).
+    std::optional<int64_t> cleaner_checkpoint;
     int64_t now_ms = 0;  // for the roll timer of a newly created segment
 };
 
@@ -112,11 +116,40 @@ public:
     // Whole batches go; below the first segment the log restarts empty at offset.
     std::error_code truncate_to(int64_t offset);
     // DeleteRecords / retention: moves the log start forward and deletes segments that
-    // lie entirely below it.
-    std::error_code advance_log_start(int64_t offset);
-    // Deletes old segments by retention.ms and retention.bytes (never the active one).
-    // Returns how many segments were deleted.
+    // lie entirely below it (renamed to .deleted, unlinked by delete_expired_files).
+    std::error_code advance_log_start(int64_t offset, int64_t now_ms = 0);
+    // cleanup.policy contains "delete": deletes old segments by retention.ms and
+    // retention.bytes (never the active one, never above the high watermark), moving the
+    // log start offset (the owner checkpoints log_start_offset()). Returns how many.
     result<int> enforce_retention(int64_t now_ms);
+    // Unlinks .deleted segments whose file.delete.delay.ms has passed; returns how many.
+    int delete_expired_files(int64_t now_ms);
+    size_t pending_deletes() const { return _pending_deletes.size(); }
+
+    // flush.messages / flush.ms: flushes when either is due. Returns whether it flushed.
+    result<bool> maybe_flush(int64_t now_ms);
+
+    // Closes the .log descriptors of segments nobody else holds (no file_slice out); the
+    // next read or append reopens them. The owner calls it for idle partitions so that
+    // many partitions fit under a modest `ulimit -n`. Returns how many it closed.
+    size_t release_idle_fds();
+    size_t open_fds() const;
+
+    // ---- compaction (log_cleaner.h) ----
+    // A task for the cleaner when cleanup.policy has "compact", no task is in flight and
+    // the log is due (dirty ratio, compaction lags); nullopt otherwise. Marks one in flight.
+    std::optional<clean_task> prepare_cleaning(int64_t now_ms);
+    // Installs a finished task's segments (owner thread). A segment that changed since the
+    // task was prepared (truncated, deleted by retention) is skipped and its .cleaned
+    // files removed. Clears the in-flight mark, also on error.
+    std::error_code install_cleaned(const clean_result& r);
+    // The task failed or was cancelled: clears the in-flight mark.
+    void abort_cleaning() { _cleaning = false; }
+    bool cleaning() const { return _cleaning; }
+    // Offsets below were compacted; the owner checkpoints it (cleaner-offset-checkpoint).
+    int64_t cleaner_checkpoint() const { return _first_dirty; }
+    // Dirty bytes / cleanable bytes over the sealed segments (0 when none).
+    double dirty_ratio(int64_t now_ms) const;
 
 private:
     partition_log(const std::filesystem::path& dir, const log_config& cfg);
@@ -125,7 +158,10 @@ private:
                                   int64_t recovery_point);
     std::error_code recover_from(size_t first);
     std::error_code roll(int64_t next_base, int64_t now_ms);
-    std::error_code delete_segment_front();
+    std::error_code delete_segment_front(int64_t now_ms);
+    size_t cleanable_end(int64_t now_ms) const;
+    std::error_code install_one(const cleaned_segment& c);
+    std::error_code flush_dir();
     size_t segment_index_for(int64_t offset) const;
     append_result check_append(std::span<uint8_t> records, validate_origin origin,
                                batch_summary* summary) const;
@@ -143,6 +179,15 @@ private:
     int64_t _recovery_point = 0;
     bool _closed = false;
     bool _dir_dirty = true;  // segment files created/removed since the last directory fsync
+    bool _cleaning = false;  // a clean_task is out
+    int64_t _first_dirty = 0;
+    int64_t _unflushed_messages = 0;
+    int64_t _last_flush_ms = -1;
+    struct pending_delete {
+        std::shared_ptr<segment> seg;
+        int64_t due_ms;
+    };
+    std::vector<pending_delete> _pending_deletes;
 };
 
 }  // namespace sluice::storage

@@ -227,6 +227,33 @@ result<std::vector<record_view>> decode_records(std::span<const uint8_t> batch) 
     return out;
 }
 
+result<std::vector<uint8_t>> filter_records(
+    std::span<const uint8_t> batch,
+    const std::function<bool(int64_t offset, const record_view& record)>& keep) {
+    size_t size = 0;
+    if (auto ec = check_frame(batch, batch.size(), &size)) return ec;
+    batch_header h = parse_batch_header(batch.data());
+    if (h.codec() != compression::none) return make_error_code(log_errc::invalid_record);
+    if (h.record_count < 0) return make_error_code(log_errc::corrupt_message);
+    std::vector<uint8_t> out(batch.begin(), batch.begin() + batch_header_size);
+    record_cursor c{batch.data() + batch_header_size, batch.data() + size};
+    int32_t kept = 0;
+    for (int32_t i = 0; i < h.record_count; ++i) {
+        const uint8_t* start = c.p;
+        auto r = decode_one(c);
+        if (!r) return make_error_code(log_errc::corrupt_message);
+        if (!keep(h.base_offset + r->offset_delta, *r)) continue;
+        out.insert(out.end(), start, c.p);
+        ++kept;
+    }
+    if (c.p != c.end) return make_error_code(log_errc::corrupt_message);
+    if (kept == 0) return std::vector<uint8_t>{};
+    store_be32(out.data() + batch_offset::batch_length, static_cast<uint32_t>(out.size() - log_overhead));
+    store_be32(out.data() + batch_offset::record_count, static_cast<uint32_t>(kept));
+    store_be32(out.data() + batch_offset::crc, compute_batch_crc(out));
+    return out;
+}
+
 // ---- builder -------------------------------------------------------------------------
 
 namespace {

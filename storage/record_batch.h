@@ -32,6 +32,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -162,6 +163,17 @@ struct record_view {
 // parse, their count differs from recordCount, or bytes are left over; invalid_record
 // if the batch is compressed (decompression is not the storage layer's business).
 result<std::vector<record_view>> decode_records(std::span<const uint8_t> batch);
+
+// Compaction: the batch rebuilt with only the records keep(offset, record) accepts. The
+// header keeps baseOffset, lastOffsetDelta (so offsets and producer sequence state stay
+// as they were), timestamps, producer fields and attributes; recordCount and
+// batchLength shrink and the CRC is recomputed. The surviving records' bytes are copied
+// unchanged. An empty vector when no record survives; invalid_record for a compressed
+// batch (its records are opaque here), corrupt_message when the records do not parse.
+// Safe on arbitrary input (fuzzed with validate_batches).
+result<std::vector<uint8_t>> filter_records(
+    std::span<const uint8_t> batch,
+    const std::function<bool(int64_t offset, const record_view& record)>& keep);
 
 // Builds v2 batches in memory; used by tests, tools and benchmarks (clients build the
 // real ones). Records are stored uncompressed; codec() only sets the attribute bits so

@@ -21,17 +21,19 @@ std::string segment_file_name(int64_t base_offset, std::string_view ext) {
     return fmt::format("{:020d}{}", base_offset, ext);
 }
 
-segment::segment(const fs::path& dir, int64_t base_offset, const log_config& cfg)
-    : _log_path(dir / segment_file_name(base_offset, ".log")),
-      _index_path(dir / segment_file_name(base_offset, ".index")),
-      _timeindex_path(dir / segment_file_name(base_offset, ".timeindex")),
+segment::segment(const fs::path& dir, int64_t base_offset, const log_config& cfg,
+                 std::string_view suffix)
+    : _log_path(dir / (segment_file_name(base_offset, ".log") + std::string(suffix))),
+      _index_path(dir / (segment_file_name(base_offset, ".index") + std::string(suffix))),
+      _timeindex_path(dir / (segment_file_name(base_offset, ".timeindex") + std::string(suffix))),
       _base_offset(base_offset),
       _cfg(cfg),
       _next_offset(base_offset) {}
 
 segment::~segment() {
     if (_map) ::munmap(const_cast<uint8_t*>(_map), _map_bytes);
-    if (_fd >= 0) ::close(_fd);
+    int fd = _fd.load(std::memory_order_relaxed);
+    if (fd >= 0) ::close(fd);
 }
 
 std::error_code segment::map_log(uint64_t reserve) {
@@ -40,7 +42,9 @@ std::error_code segment::map_log(uint64_t reserve) {
     _map_bytes = 0;
     if (reserve == 0) return {};
     // Pages past the end of the file are never touched: mapped_size() stops at _size.
-    void* p = ::mmap(nullptr, reserve, PROT_READ, MAP_SHARED, _fd, 0);
+    int fd = open_fd();
+    if (fd < 0) return errno_code(errno);
+    void* p = ::mmap(nullptr, reserve, PROT_READ, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) return errno_code(errno);
     _map = static_cast<const uint8_t*>(p);
     _map_bytes = reserve;
@@ -49,10 +53,11 @@ std::error_code segment::map_log(uint64_t reserve) {
 
 std::error_code segment::open_files(bool create, bool active) {
     int flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0);
-    _fd = ::open(_log_path.c_str(), flags, 0644);
-    if (_fd < 0) return errno_code(errno);
+    int fd = ::open(_log_path.c_str(), flags, 0644);
+    if (fd < 0) return errno_code(errno);
+    _fd.store(fd, std::memory_order_release);
     struct stat st {};
-    if (::fstat(_fd, &st) != 0) return errno_code(errno);
+    if (::fstat(fd, &st) != 0) return errno_code(errno);
     _size.store(static_cast<uint64_t>(st.st_size), std::memory_order_release);
     _created_ms = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
     if (create) {
@@ -71,8 +76,9 @@ std::error_code segment::open_files(bool create, bool active) {
 }
 
 result<std::shared_ptr<segment>> segment::create(const fs::path& dir, int64_t base_offset,
-                                                 const log_config& cfg, int64_t now_ms) {
-    std::shared_ptr<segment> s(new segment(dir, base_offset, cfg));
+                                                 const log_config& cfg, int64_t now_ms,
+                                                 std::string_view suffix) {
+    std::shared_ptr<segment> s(new segment(dir, base_offset, cfg, suffix));
     if (auto ec = s->open_files(true, true)) return ec;
     s->_created_ms = now_ms;
     return s;
@@ -85,7 +91,34 @@ result<std::shared_ptr<segment>> segment::open(const fs::path& dir, int64_t base
     if (auto ec = s->open_files(false, active)) return ec;
     // An empty index file was just created in place of the lost one: rebuild it.
     s->_index_lost = index_missing && !s->empty();
+    // A sealed segment is read through its mapping; the descriptor comes back on demand.
+    if (!active) s->release_fd();
     return s;
+}
+
+int segment::open_fd() const {
+    int fd = _fd.load(std::memory_order_acquire);
+    if (fd >= 0) return fd;
+    // Lazily (re)opened: a sealed or idle segment holds no descriptor until it is read or
+    // written. Two threads may race here; the loser closes its descriptor.
+    fd = ::open(_log_path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        log::error("storage", "{}: cannot open: {}", _log_path.string(), std::strerror(errno));
+        return -1;
+    }
+    int expected = -1;
+    if (_fd.compare_exchange_strong(expected, fd, std::memory_order_acq_rel)) return fd;
+    ::close(fd);
+    return expected;
+}
+
+bool segment::release_fd() {
+    int fd = _fd.exchange(-1, std::memory_order_acq_rel);
+    if (fd < 0) return false;
+    // Written data must not depend on this descriptor: the page cache keeps it, and a
+    // later flush() reopens to fdatasync (which syncs the inode, not the descriptor).
+    ::close(fd);
+    return true;
 }
 
 bool segment::needs_roll(uint64_t bytes, int32_t batches, int64_t last_offset,
@@ -116,7 +149,7 @@ void segment::index_batch(const batch_header& h, uint64_t position) {
 std::error_code segment::truncate_file(uint64_t size) {
     // Shrink the published size first so no new slice or sender reads past it.
     _size.store(size, std::memory_order_release);
-    if (::ftruncate(_fd, static_cast<off_t>(size)) != 0) return errno_code(errno);
+    if (::ftruncate(open_fd(), static_cast<off_t>(size)) != 0) return errno_code(errno);
     return {};
 }
 
@@ -133,13 +166,15 @@ std::error_code segment::append(std::span<const uint8_t> batches) {
         off += h.size_bytes();
     }
     uint64_t start = size_bytes();
+    int fd = open_fd();
+    if (fd < 0) return errno_code(errno);
     for (size_t done = 0; done < batches.size();) {
-        ssize_t n = ::pwrite(_fd, batches.data() + done, batches.size() - done,
+        ssize_t n = ::pwrite(fd, batches.data() + done, batches.size() - done,
                              static_cast<off_t>(start + done));
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
             int err = n < 0 ? errno : EIO;
-            if (::ftruncate(_fd, static_cast<off_t>(start)) != 0)
+            if (::ftruncate(fd, static_cast<off_t>(start)) != 0)
                 log::error("storage", "{}: cannot truncate back a failed write to {}: {}",
                            _log_path.string(), start, std::strerror(errno));
             return errno_code(err);
@@ -161,8 +196,10 @@ std::error_code segment::read_bytes(uint64_t position, size_t length, uint8_t* o
         std::memcpy(out, _map + position, length);
         return {};
     }
+    int fd = open_fd();
+    if (fd < 0) return errno_code(errno);
     for (size_t done = 0; done < length;) {
-        ssize_t n = ::pread(_fd, out + done, length - done, static_cast<off_t>(position + done));
+        ssize_t n = ::pread(fd, out + done, length - done, static_cast<off_t>(position + done));
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return errno_code(errno);
         if (n == 0) return log_errc::corrupt_message;
@@ -364,7 +401,8 @@ std::error_code segment::reactivate(bool exclusive) {
 }
 
 std::error_code segment::flush() {
-    if (::fdatasync(_fd) != 0) return errno_code(errno);
+    int fd = open_fd();
+    if (fd < 0 || ::fdatasync(fd) != 0) return errno_code(errno);
     if (auto ec = _index.file().flush()) return ec;
     return _timeindex.file().flush();
 }
@@ -375,6 +413,18 @@ std::error_code segment::remove_files() {
         if (::unlink(p->c_str()) != 0 && errno != ENOENT && !first) first = errno_code(errno);
     }
     return first;
+}
+
+std::error_code segment::mark_deleted() {
+    if (open_fd() < 0) return errno_code(errno);
+    for (auto* p : {&_index_path, &_timeindex_path, &_log_path}) {
+        fs::path to = p->string() + ".deleted";
+        if (::rename(p->c_str(), to.c_str()) != 0 && errno != ENOENT) return errno_code(errno);
+        *p = std::move(to);
+    }
+    _index.file().set_path(_index_path);
+    _timeindex.file().set_path(_timeindex_path);
+    return {};
 }
 
 }  // namespace sluice::storage

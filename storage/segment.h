@@ -42,9 +42,10 @@ public:
     ~segment() override;
 
     // A new, empty, active segment (files created; existing ones are truncated).
+    // suffix: appended to the three file names (the cleaner writes "<base>.log.cleaned").
     static result<std::shared_ptr<segment>> create(const std::filesystem::path& dir,
                                                    int64_t base_offset, const log_config& cfg,
-                                                   int64_t now_ms);
+                                                   int64_t now_ms, std::string_view suffix = {});
     // An existing segment. The caller then either checks it (sanity_check/load_tail)
     // or recovers it.
     static result<std::shared_ptr<segment>> open(const std::filesystem::path& dir,
@@ -52,7 +53,8 @@ public:
                                                  bool active);
 
     // file_handle
-    int fd() const override { return _fd; }
+    // Opens the .log file on first use (see release_fd); -1 if that fails.
+    int fd() const override { return open_fd(); }
     const uint8_t* mapped() const override { return _map; }
     uint64_t mapped_size() const override {
         return std::min<uint64_t>(_size.load(std::memory_order_acquire), _map_bytes);
@@ -116,16 +118,27 @@ public:
     // stays and bytes past it are served by pread.
     std::error_code reactivate(bool exclusive);
     std::error_code flush();
+    // Closes the .log descriptor; the next fd()/read/append reopens it. Only when no other
+    // thread can be using the descriptor: the owner calls it when it holds the only
+    // reference (use_count() == 1, no file_slice out). Returns whether one was open.
+    bool release_fd();
+    bool fd_open() const { return _fd.load(std::memory_order_relaxed) >= 0; }
     // Unlinks the three files; open descriptors (and slices) stay valid.
     std::error_code remove_files();
+    // Retention: renames the three files to <name>.deleted (removed later, after
+    // file.delete.delay.ms). The .log descriptor is opened first so fd() never needs the
+    // old name again; open descriptors and slices stay valid.
+    std::error_code mark_deleted();
 
     // Reads [position, position + length) into out (tests, tools, timestamp lookups).
     std::error_code read_bytes(uint64_t position, size_t length, uint8_t* out) const;
 
 private:
-    segment(const std::filesystem::path& dir, int64_t base_offset, const log_config& cfg);
+    segment(const std::filesystem::path& dir, int64_t base_offset, const log_config& cfg,
+            std::string_view suffix = {});
     std::error_code open_files(bool create, bool active);
     std::error_code map_log(uint64_t reserve);
+    int open_fd() const;
     void index_batch(const batch_header& h, uint64_t position);
     bool index_entry_matches(const offset_position& e) const;
     std::error_code truncate_file(uint64_t size);
@@ -135,7 +148,7 @@ private:
     std::filesystem::path _timeindex_path;
     int64_t _base_offset;
     log_config _cfg;
-    int _fd = -1;
+    mutable std::atomic<int> _fd{-1};
     const uint8_t* _map = nullptr;
     uint64_t _map_bytes = 0;
     std::atomic<uint64_t> _size{0};

@@ -56,23 +56,26 @@ def _produce_until_killed(broker, topic: str, acks: str, kill_after: int, budget
                 failed.add(i)
         return cb
 
-    deadline = time.monotonic() + budget_s
-    killed = False
-    i = 0
-    while not killed:
-        assert time.monotonic() < deadline, f"only {len(acked)} records acknowledged in {budget_s}s"
-        for r in c.make_records(100, seed=1000 + i):
+    def produce_chunk(seed: int, n: int) -> None:
+        for r in c.make_records(n, seed=seed):
             try:
                 p.produce(topic, key=r.key, value=r.value, headers=list(r.headers) or None,
                           on_delivery=report(len(records)))
                 records.append(r)
-            except BufferError:
+            except BufferError:  # local queue full: this record is simply not sent
                 p.poll(0.05)
+
+    deadline = time.monotonic() + budget_s
+    chunk = 0
+    while len(acked) < kill_after:
+        assert time.monotonic() < deadline, f"only {len(acked)} records acknowledged in {budget_s}s"
+        produce_chunk(1000 + chunk, 100)
         p.poll(0)
-        i += 1
-        if len(acked) >= kill_after:
-            broker.kill9()
-            killed = True
+        chunk += 1
+    # Queue a last chunk and kill at once: it is still lingering or in flight, so the kill
+    # lands in the middle of produce traffic.
+    produce_chunk(1000 + chunk, 1000)
+    broker.kill9()
     remaining = p.flush(30)
     assert remaining == 0, f"{remaining} records have neither been acknowledged nor failed"
     assert len(acked) + len(failed) == len(records)

@@ -5,6 +5,9 @@
 //   sluice-dump-log [--print-data-log] [--verify-index-only] FILE...
 //   sluice-dump-log --files a.log,a.index            (kafka-dump-log.sh's spelling)
 //
+// Files left by compaction or retention (<name>.cleaned / .swap / .deleted) are read as
+// the kind before the suffix.
+//
 // Read-only: files are read with pread into memory, nothing is created or modified.
 // Exit status: 0 when every batch is valid and every index entry matches; 1 otherwise;
 // 2 on usage errors or unreadable files.
@@ -138,10 +141,25 @@ bool dump_log(const fs::path& path, const std::vector<uint8_t>& bytes, const opt
     return ok;
 }
 
-// Companion .log of an index file, scanned.
+// The segment file kind, looking through the suffixes compaction and retention add
+// ("<base>.log.cleaned", ".swap", ".deleted").
+fs::path kind_of(const fs::path& f) {
+    auto ext = f.extension();
+    if (ext == ".cleaned" || ext == ".swap" || ext == ".deleted") return f.stem().extension();
+    return ext;
+}
+
+// Companion .log of an index file (with the same suffix), scanned.
 std::optional<std::vector<batch_at>> companion_batches(const fs::path& index_path) {
     fs::path log_path = index_path;
-    log_path.replace_extension(".log");
+    if (kind_of(index_path) != index_path.extension()) {
+        auto suffix = index_path.extension();
+        log_path = index_path.parent_path() / index_path.stem();
+        log_path.replace_extension(".log");
+        log_path += suffix;
+    } else {
+        log_path.replace_extension(".log");
+    }
     auto bytes = read_file(log_path);
     if (!bytes) {
         fmt::print("No companion log {} to check against\n", log_path.string());
@@ -266,7 +284,7 @@ int main(int argc, char** argv) {
             fmt::print(stderr, "cannot read {}\n", f.string());
             return 2;
         }
-        auto ext = f.extension();
+        auto ext = kind_of(f);
         if (ext == ".log") {
             all_ok = dump_log(f, *bytes, *opt) && all_ok;
         } else if (ext == ".index") {

@@ -410,3 +410,40 @@ TEST_CASE("partition_log: a follower appends the leader's batches byte for byte"
     CHECK((*follower)->append_replicated(again, 0).error == log_errc::invalid_record);
     CHECK((*follower)->log_end_offset() == (*leader)->log_end_offset());
 }
+
+TEST_CASE("partition_log rolls by segment.ms and when an index fills") {
+    temp_dir dir;
+    SUBCASE("segment.ms") {
+        log_config cfg;
+        cfg.segment_ms = 1'000;
+        auto log = partition_log::open(dir.path() / "t-0", cfg, {.now_ms = 0}).value();
+        auto b = make_batch(0, 1);
+        REQUIRE(log->append(b, 0, 500).error == log_errc::ok);
+        b = make_batch(1, 1);
+        REQUIRE(log->append(b, 0, 1'000).error == log_errc::ok);
+        CHECK(log->segment_count() == 1);  // exactly segment.ms old: not yet
+        b = make_batch(2, 1);
+        REQUIRE(log->append(b, 0, 1'001).error == log_errc::ok);
+        CHECK(log->segment_count() == 2);
+        CHECK(log->segments().back()->base_offset() == 2);
+        b = make_batch(3, 1);
+        REQUIRE(log->append(b, 0, 1'500).error == log_errc::ok);
+        CHECK(log->segment_count() == 2);  // the new segment's clock started at 1'001
+    }
+    SUBCASE("offset index full") {
+        log_config cfg;
+        cfg.index_interval_bytes = 1;    // an index entry per batch
+        cfg.index_max_bytes = 8 * 4;     // room for four offset-index entries
+        auto log = partition_log::open(dir.path() / "t-0", cfg).value();
+        for (int i = 0; i < 12; ++i) {
+            auto b = make_batch(i, 1);
+            REQUIRE(log->append(b, 0, 0).error == log_errc::ok);
+        }
+        CHECK(log->segment_count() >= 3);
+        for (auto& s : log->segments()) CHECK(s->index().entries() <= 4);
+        std::vector<record_kv> model;
+        for (int i = 0; i < 12; ++i) model.push_back({i, "k" + std::to_string(i), "v" + std::to_string(i)});
+        auto r = log->read(0, 1 << 20, true);
+        CHECK(records_of(slice_bytes(r)) == model);
+    }
+}
