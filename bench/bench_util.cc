@@ -240,6 +240,12 @@ json_line& json_line::add(std::string_view k, uint64_t value) {
     return *this;
 }
 
+json_line& json_line::add_raw(std::string_view k, std::string_view json) {
+    key(k);
+    _body += json;
+    return *this;
+}
+
 json_line& json_line::add(std::string_view k, bool value) {
     key(k);
     _body += value ? "true" : "false";

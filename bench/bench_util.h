@@ -112,6 +112,8 @@ public:
     json_line& add(std::string_view key, uint64_t value);
     json_line& add(std::string_view key, int value) { return add(key, static_cast<int64_t>(value)); }
     json_line& add(std::string_view key, bool value);
+    // `json` must already be valid JSON (an array or object built by the caller).
+    json_line& add_raw(std::string_view key, std::string_view json);
     std::string str() const { return "{" + _body + "}"; }
 
 private:

@@ -51,6 +51,8 @@ struct options {
     int connections = 1;
     int pipeline = 1;
     double duration_s = 0;  // produce: 0 -> 10 s; fetch: 0 -> until the end offsets
+    double rate_mb_s = 0;   // produce: pace all connections together to this rate (0: flat out)
+    double worker_rate_b_s = 0;  // rate_mb_s split over the connections (set after planning)
     uint64_t bytes = 0;     // stop after this many batch bytes (0: no limit)
     pid_t broker_pid = 0;
     uint64_t partition_max_bytes = 32ull << 20;
@@ -138,8 +140,24 @@ worker_stats produce_worker(const options& opt, const cluster_view& view, const 
     wire::encode_produce(frame, view.produce_version, 0, opt.client_id, opt.acks, opt.io_timeout_ms, opt.topic, parts);
     uint64_t request_bytes = batch.size() * parts.size();
     std::deque<std::pair<int32_t, uint64_t>> in_flight;  // correlation id, send time
+    // --rate: requests are due at fixed intervals; latency counts from the due time, so a
+    // slow response that delays the next request is not hidden (coordinated omission).
+    uint64_t interval_ns = opt.worker_rate_b_s > 0
+                               ? static_cast<uint64_t>(static_cast<double>(request_bytes) * 1e9 / opt.worker_rate_b_s)
+                               : 0;
+    uint64_t next_due = now_ns();
     while (!shared.stop.load(std::memory_order_relaxed) || !in_flight.empty()) {
         bool may_send = !shared.stop.load(std::memory_order_relaxed) && static_cast<int>(in_flight.size()) < opt.pipeline;
+        if (may_send && interval_ns > 0) {
+            uint64_t now = now_ns();
+            if (now < next_due) {
+                if (in_flight.empty()) {
+                    std::this_thread::sleep_for(std::chrono::nanoseconds(std::min<uint64_t>(next_due - now, 5'000'000)));
+                    continue;
+                }
+                may_send = false;  // collect a response while waiting
+            }
+        }
         if (may_send && opt.bytes) {
             uint64_t before = shared.bytes_reserved.fetch_add(request_bytes, std::memory_order_relaxed);
             if (before >= opt.bytes) {
@@ -151,6 +169,10 @@ worker_stats produce_worker(const options& opt, const cluster_view& view, const 
             int32_t corr = (*conn)->next_correlation_id();
             wire::writer(frame).patch_i32(8, corr);  // size 4 | key 2 | version 2 | correlation id
             uint64_t t = now_ns();
+            if (interval_ns > 0) {
+                t = next_due;
+                next_due += interval_ns;
+            }
             if (auto ec = (*conn)->send(frame)) {
                 s.failure = fmt::format("Produce to {}: {}", (*conn)->peer(), ec.message());
                 break;
@@ -340,6 +362,20 @@ struct run_totals {
     size_t workers = 0;
 };
 
+// [[quantile, microseconds], ...] at enough points to draw a latency CDF with its tail.
+std::string latency_cdf_json(const log_histogram& h) {
+    std::string out = "[";
+    auto point = [&](double q) {
+        if (out.size() > 1) out += ',';
+        out += fmt::format("[{},{:.3f}]", q, static_cast<double>(h.quantile(q)) / 1e3);
+    };
+    if (h.count() > 0) {
+        for (int i = 1; i < 100; ++i) point(i / 100.0);
+        for (double q : {0.995, 0.999, 0.9995, 0.9999, 1.0}) point(q);
+    }
+    return out + "]";
+}
+
 void report(const options& opt, const cluster_view& view, size_t partitions, const run_totals& t) {
     const auto& s = t.sum;
     double gb = static_cast<double>(s.bytes) / bytes_per_gb;
@@ -358,6 +394,8 @@ void report(const options& opt, const cluster_view& view, size_t partitions, con
     j.add("mb_s", static_cast<double>(s.bytes) / 1e6 / t.seconds).add("gb_s", gb / t.seconds);
     j.add("records_s", static_cast<double>(s.records) / t.seconds);
     j.add("lat_p50_us", us(0.5)).add("lat_p99_us", us(0.99)).add("lat_p999_us", us(0.999)).add("lat_max_us", us(1.0));
+    j.add_raw("lat_cdf_us", latency_cdf_json(s.latency_ns));
+    if (opt.rate_mb_s > 0) j.add("target_mb_s", opt.rate_mb_s);
     j.add("error_responses", s.error_responses);
     if (t.broker_cpu_s) j.add("broker_cpu_s", *t.broker_cpu_s).add("broker_cpu_s_per_gb", gb > 0 ? *t.broker_cpu_s / gb : 0.0);
     j.add("client_cpu_s", t.client_cpu_s).add("client_cpu_s_per_gb", gb > 0 ? t.client_cpu_s / gb : 0.0);
@@ -437,10 +475,11 @@ void usage() {
     fmt::print(stderr,
                "usage: sluice-loadgen --mode produce|fetch [--bootstrap HOST:PORT] [--topic T] [--partitions N]\n"
                "         [--record-size SIZE] [--batch-bytes SIZE] [--acks -1|0|1] [--connections N]\n"
-               "         [--pipeline N] [--duration S] [--bytes SIZE] [--broker-pid PID] [--timeout S]\n"
+               "         [--pipeline N] [--duration S] [--bytes SIZE] [--rate MB/S] [--broker-pid PID] [--timeout S]\n"
                "         [--partition-max-bytes SIZE] [--fetch-max-bytes SIZE] [--verify-crc] [--no-create]\n"
                "         [--replication-factor N] [--produce-version V] [--fetch-version V] [--io-timeout-ms MS]\n"
-               "  produce: one batch of --batch-bytes per partition per request; default 10 s.\n"
+               "  produce: one batch of --batch-bytes per partition per request; default 10 s. --rate paces\n"
+               "           requests (MB/s over all connections); latency then counts from each due time.\n"
                "  fetch: earliest -> log end at start, as fast as possible (default 32m per partition).\n"
                "  SIZE accepts k/m/g (binary). JSON line on stdout, summary on stderr.\n");
 }
@@ -474,6 +513,7 @@ bool parse_args(int argc, char** argv, options& opt) {
         else if (a == "--connections") opt.connections = std::max(1, std::atoi(v.c_str()));
         else if (a == "--pipeline") opt.pipeline = std::max(1, std::atoi(v.c_str()));
         else if (a == "--duration") opt.duration_s = std::atof(v.c_str());
+        else if (a == "--rate") opt.rate_mb_s = std::atof(v.c_str());
         else if (a == "--bytes") ok = size(opt.bytes);
         else if (a == "--broker-pid") opt.broker_pid = static_cast<pid_t>(std::atoi(v.c_str()));
         else if (a == "--timeout") opt.timeout_s = std::atof(v.c_str());
@@ -541,6 +581,7 @@ int main(int argc, char** argv) {
     std::vector<int32_t> partitions;
     for (size_t p = 0; p < wanted; ++p) partitions.push_back(static_cast<int32_t>(p));
     auto units = plan(opt, *view, partitions);
+    if (opt.rate_mb_s > 0 && !units.empty()) opt.worker_rate_b_s = opt.rate_mb_s * 1e6 / static_cast<double>(units.size());
     if (opt.mode == run_mode::fetch && !fill_offsets(opt, *view, units, why)) {
         fmt::print(stderr, "sluice-loadgen: {}\n", why);
         return 1;

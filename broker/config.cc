@@ -1,6 +1,7 @@
 #include "broker/config.h"
 
 #include "base/log.h"
+#include "broker/configs/config_table.h"
 
 #include <charconv>
 #include <fstream>
@@ -341,8 +342,12 @@ std::variant<broker_config, config_error> make_config(std::map<std::string, std:
 
     if (c.reactor_threads == 0) c.reactor_threads = static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
 
+    // Log and topic-default keys (log.retention.*, log.flush.*, ...) are checked against
+    // the config table the topics use (broker/configs).
+    if (auto why = configs::validate_broker_keys(props)) return fail("", *why);
     for (auto& [k, v] : props)
-        if (!known_keys().count(k)) log::warn("config", "unknown config key '{}' ignored", k);
+        if (!known_keys().count(k) && !configs::find_broker_config(k))
+            log::warn("config", "unknown config key '{}' ignored", k);
     c.raw = std::move(props);
     return c;
 }

@@ -171,8 +171,8 @@ void connection::consume(std::span<const uint8_t> bytes) {
                 return;
             }
             _body_size = static_cast<size_t>(size);
-            _body.clear();
-            _body.reserve(std::min(_body_size, body_reserve_max));
+            _body = _reactor->frames().acquire(_body_size);
+            if (_body.capacity() < _body_size) _body.reserve(std::min(_body_size, body_reserve_max));
         } else {
             size_t take = std::min(_body_size - _body.size(), bytes.size() - pos);
             // Past the first MiB the client has shown it means it: one allocation for the
@@ -190,6 +190,11 @@ void connection::consume(std::span<const uint8_t> bytes) {
             deliver(std::move(f));
         }
     }
+}
+
+void connection::recycle_frame(frame f) {
+    SLUICE_ASSERT(_reactor == nullptr || _reactor->owned_by_caller(), "{}: foreign thread", _peer);
+    if (_reactor != nullptr) _reactor->frames().release(std::move(f));
 }
 
 void connection::deliver(frame f) {

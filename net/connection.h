@@ -56,6 +56,9 @@ public:
     void pause_reading();
     void resume_reading();
     void close();  // idempotent; queued sends are dropped, in-flight ones cancelled safely
+    // Hands a frame's memory back once the request is done with it: the next large frame
+    // is received into it, already faulted in (net/frame_pool.h). Optional; reactor thread.
+    void recycle_frame(frame f);
     bool is_closed() const { return _closed; }
     const std::string& peer() const { return _peer; }
     size_t queued_bytes() const { return _queued_bytes; }

@@ -46,11 +46,13 @@ connection::piece_mode connection::mode_of(const out_message::piece& p) const {
     switch (_reactor->config().file_send) {
         case send_strategy::splice: return piece_mode::splice;
         case send_strategy::buffered: return piece_mode::buffered;
-        case send_strategy::mmap_copy: {
-            const file_handle& f = *p.slice.file;
-            bool inside = f.mapped() != nullptr && p.slice.position + p.length <= f.mapped_size();
-            return inside ? piece_mode::mmap_copy : piece_mode::buffered;
-        }
+        case send_strategy::mmap_copy:
+            // Only pages known resident are sent from the mapping: a cold page would fault
+            // (a disk read) inside the SEND on the reactor thread (KAFKA-7504). Anything
+            // else -- not mapped, beyond the mapping, not resident -- is read by io_uring.
+            return _reactor->residency().resident(p.slice.file, p.slice.position, p.length)
+                       ? piece_mode::mmap_copy
+                       : piece_mode::buffered;
     }
     return piece_mode::buffered;
 }
@@ -77,9 +79,12 @@ void connection::send_next() {
         release_send_resources();
         return;
     }
-    piece_mode mode = mode_of(*p);
+    // Bytes already read into the chunk go out from it: reading them made their pages
+    // resident, and switching to the mapping now would throw the read away.
+    piece_mode mode = _chunk_sent < _chunk_len ? piece_mode::buffered : mode_of(*p);
     // A chunk only describes the cursor while the piece is sent buffered (a mapping can
-    // grow under an mmap_copy slice and switch its mode); never let it go stale.
+    // grow under an mmap_copy slice, or its pages become resident, and switch its mode);
+    // never let it go stale.
     if (mode != piece_mode::buffered) _chunk_len = _chunk_sent = 0;
     switch (mode) {
         case piece_mode::memory:
@@ -263,7 +268,7 @@ void connection::advance(size_t n) {
         const out_message::piece* p = current_piece();
         SLUICE_ASSERT(p != nullptr, "{}: sent {} bytes past the queue", _peer, n);
         size_t take = std::min(n, p->length - _piece_offset);
-        switch (mode_of(*p)) {
+        switch (_sending_chunk ? piece_mode::buffered : mode_of(*p)) {
             case piece_mode::memory: stats.bytes_sent_memory += take; break;
             case piece_mode::mmap_copy: stats.bytes_sent_mmap_copy += take; break;
             case piece_mode::splice: stats.bytes_sent_splice += take; break;

@@ -161,6 +161,9 @@ bool reactor::owned_by_caller() const {
 reactor_stats reactor::stats() const {
     reactor_stats s = _stats;
     s.connections_open = _connections.size();
+    s.residency_checks = _residency.checks();
+    s.mmap_copy_not_resident = _residency.not_resident();
+    s.frames_reused = _frames.reused();
     return s;
 }
 

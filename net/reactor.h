@@ -13,6 +13,8 @@
 // Every callback is timed; one over 10 ms is a "stall", counted and logged by name.
 #include "base/result.h"
 #include "net/completion.h"
+#include "net/frame_pool.h"
+#include "net/residency.h"
 #include "net/send_pools.h"
 #include "net/send_strategy.h"
 #include "net/task_queue.h"
@@ -60,6 +62,9 @@ struct reactor_stats {
     uint64_t bytes_sent_splice = 0;     // file pieces by strategy...
     uint64_t bytes_sent_mmap_copy = 0;
     uint64_t bytes_sent_buffered = 0;
+    uint64_t residency_checks = 0;        // mincore calls made for mmap_copy pieces
+    uint64_t mmap_copy_not_resident = 0;  // mmap_copy pieces sent buffered: pages not resident
+    uint64_t frames_reused = 0;           // large frames received into a recycled buffer
 };
 
 class reactor {
@@ -134,6 +139,8 @@ private:
     buffer_ring& recv_buffers() { return *_recv_buffers; }
     pipe_pool& pipes() { return _pipes; }
     chunk_pool& chunks() { return _chunks; }
+    residency_cache& residency() { return _residency; }
+    frame_pool& frames() { return _frames; }
     reactor_stats& counters() { return _stats; }
 
     // -- loop --
@@ -158,6 +165,8 @@ private:
     std::unique_ptr<buffer_ring> _recv_buffers;
     pipe_pool _pipes;
     chunk_pool _chunks;
+    residency_cache _residency;
+    frame_pool _frames;
 
     std::atomic<bool> _stop_requested{false};
     std::atomic<bool> _wake_pending{false};

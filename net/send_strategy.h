@@ -10,7 +10,8 @@ enum class send_strategy {
     // file -> pipe -> socket with linked IORING_OP_SPLICE: no copy through user space.
     splice,
     // IORING_OP_SEND straight from the segment's read-only mapping: one copy (into the
-    // socket buffer). Falls back to `buffered` when the slice is not inside the mapping.
+    // socket buffer). Falls back to `buffered` when the slice is not inside the mapping
+    // or its pages are not all in the page cache (mincore, net/residency.h).
     mmap_copy,
     // IORING_OP_READ into a pooled 1 MiB chunk, then SEND: two copies; also the TLS path.
     buffered,

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <limits>
 
 namespace sluice::storage {
@@ -477,6 +478,11 @@ int partition_log::delete_expired_files(int64_t now_ms) {
 }
 
 std::error_code partition_log::advance_log_start(int64_t offset, int64_t now_ms) {
+    if (now_ms < 0)
+        now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+    delete_expired_files(now_ms);
     if (offset <= _log_start) return {};
     if (offset > _log_end) return log_errc::offset_out_of_range;
     _log_start = offset;
@@ -489,6 +495,7 @@ std::error_code partition_log::advance_log_start(int64_t offset, int64_t now_ms)
 
 result<int> partition_log::enforce_retention(int64_t now_ms) {
     int deleted = 0;
+    delete_expired_files(now_ms);
     if (!_cfg.deletes()) return deleted;  // cleanup.policy=compact alone keeps everything
     // Only segments wholly below the high watermark: consumers may still need the rest.
     while (_segments.size() > 1 && _segments[1]->base_offset() <= _high_watermark) {

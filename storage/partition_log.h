@@ -95,6 +95,9 @@ public:
     int64_t recovery_point() const { return _recovery_point; }
     const std::filesystem::path& dir() const { return _dir; }
     const log_config& config() const { return _cfg; }
+    // A topic config change (AlterConfigs): retention, compaction and flush settings apply
+    // from the next call; segment size/time and index settings from the next new segment.
+    void set_config(const log_config& cfg) { _cfg = cfg; }
     size_t segment_count() const { return _segments.size(); }
     uint64_t size_bytes() const;
     const std::vector<std::shared_ptr<segment>>& segments() const { return _segments; }
@@ -117,10 +120,12 @@ public:
     std::error_code truncate_to(int64_t offset);
     // DeleteRecords / retention: moves the log start forward and deletes segments that
     // lie entirely below it (renamed to .deleted, unlinked by delete_expired_files).
-    std::error_code advance_log_start(int64_t offset, int64_t now_ms = 0);
+    // Also unlinks .deleted files that are due. now_ms < 0: the system clock.
+    std::error_code advance_log_start(int64_t offset, int64_t now_ms = -1);
     // cleanup.policy contains "delete": deletes old segments by retention.ms and
     // retention.bytes (never the active one, never above the high watermark), moving the
     // log start offset (the owner checkpoints log_start_offset()). Returns how many.
+    // Also unlinks .deleted files that are due (delete_expired_files).
     result<int> enforce_retention(int64_t now_ms);
     // Unlinks .deleted segments whose file.delete.delay.ms has passed; returns how many.
     int delete_expired_files(int64_t now_ms);

@@ -58,12 +58,13 @@ def loaded_lines(broker: h.Broker, since: int) -> int:
 
 def create_topics(broker: h.Broker, topics: int, partitions: int) -> float:
     from confluent_kafka.admin import NewTopic
-    admin = broker.admin()
+    # One topic per request: the broker writes every partition's znodes before answering.
+    admin = broker.admin(**{"socket.timeout.ms": 300000})
     t0 = time.monotonic()
     names = [f"scale-{i:03d}" for i in range(topics)]
-    for chunk in range(0, topics, 10):
-        futs = admin.create_topics([NewTopic(n, partitions, 1) for n in names[chunk:chunk + 10]],
-                                   operation_timeout=60, request_timeout=120)
+    for chunk in range(0, topics, 1):
+        futs = admin.create_topics([NewTopic(n, partitions, 1) for n in names[chunk:chunk + 1]],
+                                   operation_timeout=120, request_timeout=300)
         for name, f in futs.items():
             f.result(timeout=180)
     return time.monotonic() - t0
@@ -132,6 +133,7 @@ def main() -> int:
         zk = h.ZooKeeper(Path(work) / "zk")
         zk.start()
         broker = h.Broker(Path(work) / "broker", zk)
+        ok = False
         try:
             broker.start(timeout_s=60)
             fig["empty_broker"] = proc_figures(broker.pid)
@@ -154,16 +156,31 @@ def main() -> int:
             fig["rss_kb_per_idle_partition"] = round(
                 (fig["idle_after_clean_restart"]["rss_mb"] - base) * 1024 / total, 1)
             broker.stop(timeout_s=120)
+            ok = True
         finally:
             if broker.running():
                 broker.kill9()
             zk.stop()
+            if not ok:
+                fig["incomplete"] = True
+                print(json.dumps(fig), flush=True)
+                write_report(fig, Path(args.out))
     print(json.dumps(fig))
     write_report(fig, Path(args.out))
     return 0
 
 
 def write_report(fig: dict, out: Path) -> None:
+    try:
+        _write_report(fig, out)
+    except KeyError as e:  # an incomplete run: keep the raw figures
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"scale-{datetime.date.today().isoformat()}.md"
+        path.write_text(f"# Scale run (incomplete: {e!r} missing)\n\n```json\n{json.dumps(fig, indent=1)}\n```\n")
+        print(f"wrote {path} (incomplete)", file=sys.stderr)
+
+
+def _write_report(fig: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     day = datetime.date.today().isoformat()
     path = out / f"scale-{day}.md"

@@ -3,6 +3,7 @@
 // ZooKeeper; the answer waits (up to timeout_ms) until every partition has a leader,
 // so a client can produce right after it.
 #include "base/log.h"
+#include "broker/configs/config_table.h"
 #include "broker/handlers/handlers.h"
 #include "broker/protocol/errors.h"
 #include "broker/protocol/messages.h"
@@ -86,14 +87,26 @@ void handle_create_topics(request_ptr req) {
                              sh.metadata()->brokers.size()));
             continue;
         }
+        std::map<std::string, std::string> configs;
+        std::string null_configs;
+        for (const auto& c : t.configs) {
+            if (c.value) configs[c.name] = *c.value;
+            else null_configs += (null_configs.empty() ? "" : ",") + c.name;
+        }
+        if (!null_configs.empty()) {
+            fail(error_code::invalid_config, "Null value not supported for topic configs: " + null_configs);
+            continue;
+        }
+        if (auto why = configs::validate_topic_configs(configs)) { fail(error_code::invalid_config, *why); continue; }
         tr.num_partitions = partitions;
         tr.replication_factor = rf;
+        // v5+: the topic's resulting configs, as DescribeConfigs would list them.
+        tr.configs.emplace();
+        for (const auto& d : configs::describe_topic(configs, cfg.raw, std::nullopt))
+            tr.configs->push_back({d.name, d.value, d.read_only, static_cast<int8_t>(d.source), d.sensitive});
         size_t index = state->resp.topics.size();
         state->resp.topics.push_back(std::move(tr));
         if (body.validate_only) continue;
-        std::map<std::string, std::string> configs;
-        for (const auto& c : t.configs)
-            if (c.value) configs[c.name] = *c.value;
         ++state->pending;
         int64_t timeout = body.timeout_ms;
         std::string name = t.name;

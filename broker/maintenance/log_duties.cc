@@ -53,15 +53,21 @@ result<int> enforce_retention_with(storage::partition_log& log, const storage::l
 
 }  // namespace
 
-bool apply_log_config(storage::partition_log& log, const storage::log_config& cfg) {
-    if constexpr (has_set_config<storage::partition_log>) {
+namespace {
+// A template so the call compiles only when storage has the setter.
+template <typename Log>
+bool apply_log_config_to(Log& log, const storage::log_config& cfg) {
+    if constexpr (has_set_config<Log>) {
         log.set_config(cfg);
         return true;
     } else {
-        (void)log;
-        (void)cfg;
         return false;
     }
+}
+}  // namespace
+
+bool apply_log_config(storage::partition_log& log, const storage::log_config& cfg) {
+    return apply_log_config_to(log, cfg);
 }
 
 void log_duties::start() {

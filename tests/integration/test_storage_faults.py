@@ -54,8 +54,9 @@ def _produce_batches(broker: h.Broker, topic: str, batches: int, per_batch: int,
 
 def _create_topic(broker: h.Broker, topic: str, partitions: int, configs: dict | None = None) -> None:
     from confluent_kafka.admin import NewTopic
-    futs = broker.admin().create_topics([NewTopic(topic, partitions, 1, config=configs or {})],
-                                        operation_timeout=30, request_timeout=30)
+    admin = broker.admin(**{"socket.timeout.ms": 30000})  # must outlive the future
+    futs = admin.create_topics([NewTopic(topic, partitions, 1, config=configs or {})],
+                               operation_timeout=30, request_timeout=30)
     futs[topic].result(timeout=60)
 
 
@@ -78,7 +79,7 @@ def _produce_until_killed(broker: h.Broker, topic: str, round_no: int, kill_afte
     killer.start()
     deadline = time.monotonic() + kill_after_s + 10
     i = 0
-    while broker.running() and time.monotonic() < deadline:
+    while broker.running() and time.monotonic() < deadline and i < 100_000:
         try:
             p.produce(topic, value=f"r{round_no}-{i:08d}".encode(), partition=0, on_delivery=on_delivery)
             i += 1
@@ -98,7 +99,7 @@ def test_kill9_during_heavy_produce_repeated(make_broker):
     _create_topic(broker, topic, 1)
     all_acked: list[tuple[int, bytes]] = []
     for round_no in range(5):
-        acked = _produce_until_killed(broker, topic, round_no, kill_after_s=1.5 + 0.3 * round_no)
+        acked = _produce_until_killed(broker, topic, round_no, kill_after_s=1.0 + 0.2 * round_no)
         assert acked, f"round {round_no}: nothing acknowledged before the kill"
         all_acked += acked
         broker.start(timeout_s=60)
