@@ -106,7 +106,11 @@ std::vector<uint8_t> make_batch(const options& opt, int32_t& records) {
 }
 
 // Counts the answer to one Produce; false when the connection must be abandoned.
-bool take_produce_response(kafka_connection& conn, int16_t version, int32_t corr, worker_stats& s) {
+// `accepted` is the number of partitions whose batch the broker took (error 0): only
+// those count as produced bytes and records.
+bool take_produce_response(kafka_connection& conn, int16_t version, int32_t corr, worker_stats& s,
+                           size_t& accepted) {
+    accepted = 0;
     auto body = conn.receive(corr);
     if (!body) {
         s.failure = fmt::format("Produce response from {}: {}", conn.peer(), body.error().message());
@@ -118,7 +122,10 @@ bool take_produce_response(kafka_connection& conn, int16_t version, int32_t corr
         return false;
     }
     for (auto& p : *parts) {
-        if (p.error == 0) continue;
+        if (p.error == 0) {
+            ++accepted;
+            continue;
+        }
         ++s.error_responses;
         ++s.errors_by_code[p.error];
     }
@@ -189,10 +196,15 @@ worker_stats produce_worker(const options& opt, const cluster_view& view, const 
         if (in_flight.empty()) break;
         auto [corr, sent_at] = in_flight.front();
         in_flight.pop_front();
-        if (!take_produce_response(**conn, view.produce_version, corr, s)) break;
+        size_t accepted = 0;
+        if (!take_produce_response(**conn, view.produce_version, corr, s, accepted)) break;
         s.latency_ns.record(now_ns() - sent_at);
-        s.bytes += request_bytes;
-        s.records += static_cast<uint64_t>(records) * parts.size();
+        s.bytes += batch.size() * accepted;
+        s.records += static_cast<uint64_t>(records) * accepted;
+        if (accepted == 0 && s.error_responses > 1000 && s.bytes == 0) {
+            s.failure = "every Produce is rejected (see the error counts)";
+            break;
+        }
     }
     return s;
 }

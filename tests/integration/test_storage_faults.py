@@ -233,20 +233,16 @@ def test_disk_full_gives_storage_error_and_recovers(make_broker, small_tmpfs):
     records = _produce_batches(broker, topic, 2, 50, seed=50)
     # Fill the filesystem, leaving less than one record.
     filler = small_tmpfs / "filler"
-    with open(filler, "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-                f.flush()
-        except OSError:
-            pass
-    with open(small_tmpfs / "filler2", "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * 512)
-                f.flush()
-        except OSError:
-            pass
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        for chunk in (65536, 4096, 512):
+            try:
+                while True:
+                    os.write(fd, b"\0" * chunk)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
     code, _ = _produce_one(broker.bootstrap, topic, b"x" * 20000)
     assert code == KafkaError.KAFKA_STORAGE_ERROR, f"got {code}"
     assert broker.running(), "the broker must stay up on ENOSPC"

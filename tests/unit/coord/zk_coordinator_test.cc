@@ -481,3 +481,65 @@ TEST_CASE("zk: controller writes are fenced by /controller_epoch's version; a fe
     CHECK(raw.get("/controller_epoch") == std::optional<std::string>("6"));
     CHECK(c1.is_controller());
 }
+
+namespace {
+admin_result alter(coordinator& c, const std::string& t, coordinator::config_edit_fn edit, bool validate_only = false) {
+    std::promise<admin_result> p;
+    auto f = p.get_future();
+    c.alter_topic_configs(t, std::move(edit), [&p](int16_t e, std::string m) { p.set_value({e, m}); }, validate_only);
+    REQUIRE(f.wait_for(15s) == std::future_status::ready);
+    return f.get();
+}
+}  // namespace
+
+TEST_CASE("zk: alter_topic_configs rewrites /config/topics/<t>, notifies /config/changes, reaches snapshots") {
+    zk_server zk;
+    REQUIRE(zk.ready());
+    const std::string chroot = unique_chroot();
+    snapshot_probe p1, p2;
+    coordinator c1(config_for(zk, chroot, 1), p1.callback());
+    REQUIRE(c1.start() == std::nullopt);
+    coordinator c2(config_for(zk, chroot, 2), p2.callback());
+    REQUIRE(c2.start() == std::nullopt);
+    REQUIRE(create(c1, "cfg", 1, 1, {{"retention.ms", "1000"}}).error == 0);
+
+    // The edit sees what ZooKeeper holds and changes it; every broker's snapshot follows.
+    std::map<std::string, std::string> seen;
+    auto r = alter(c2, "cfg", [&seen](std::map<std::string, std::string>& m) -> std::optional<std::pair<int16_t, std::string>> {
+        seen = m;
+        m["segment.bytes"] = "4096";
+        m.erase("retention.ms");
+        return std::nullopt;
+    });
+    CHECK(r.error == 0);
+    CHECK(seen == std::map<std::string, std::string>{{"retention.ms", "1000"}});
+    const std::map<std::string, std::string> want = {{"segment.bytes", "4096"}};
+    CHECK(p1.wait([&](const cluster_snapshot& s) { return s.topics.count("cfg") && s.topics.at("cfg")->configs == want; }));
+    CHECK(p2.wait([&](const cluster_snapshot& s) { return s.topics.count("cfg") && s.topics.at("cfg")->configs == want; }));
+
+    raw_zk raw(zk.connect() + chroot);
+    CHECK(znodes::decode_config(raw.get("/config/topics/cfg").value_or("")) == want);
+    std::vector<std::string> changes;
+    REQUIRE(raw.zk.children("/config/changes", changes) == ZOK);
+    REQUIRE(changes.size() == 1);
+    CHECK(changes[0].starts_with("config_change_"));
+    CHECK(raw.get("/config/changes/" + changes[0]) == R"({"version":2,"entity_path":"topics/cfg"})");
+
+    // A refusal writes nothing; validate_only writes nothing; unknown topics are reported.
+    r = alter(c1, "cfg", [](std::map<std::string, std::string>& m) -> std::optional<std::pair<int16_t, std::string>> {
+        m.clear();
+        return std::pair<int16_t, std::string>{errors::invalid_config, "no"};
+    });
+    CHECK(r.error == errors::invalid_config);
+    CHECK(r.message == "no");
+    r = alter(c1, "cfg", [](std::map<std::string, std::string>& m) -> std::optional<std::pair<int16_t, std::string>> {
+        m.clear();
+        return std::nullopt;
+    }, true);
+    CHECK(r.error == 0);
+    CHECK(znodes::decode_config(raw.get("/config/topics/cfg").value_or("")) == want);
+    r = alter(c1, "missing", [](std::map<std::string, std::string>&) -> std::optional<std::pair<int16_t, std::string>> {
+        return std::nullopt;
+    });
+    CHECK(r.error == errors::unknown_topic_or_partition);
+}

@@ -78,7 +78,7 @@ TEST_CASE("residency: written pages are resident, an unread hole is not") {
 
 TEST_CASE("residency_cache: answers from the cache, never caches a miss, extends forward") {
     auto f = std::make_shared<sparse_file>(1024 * kib, 256 * kib);
-    std::shared_ptr<const file_handle> fh = f;
+    std::shared_ptr<const sluice::file_handle> fh = f;
     residency_cache cache(std::chrono::milliseconds(10'000));
     CHECK(cache.resident(fh, 0, 64 * kib));
     CHECK(cache.checks() == 1);
@@ -93,13 +93,13 @@ TEST_CASE("residency_cache: answers from the cache, never caches a miss, extends
     f->write_at(600 * kib, 4 * kib);  // now resident: a miss was not remembered
     CHECK(cache.resident(fh, 600 * kib, 4 * kib));
     CHECK_FALSE(cache.resident(fh, 1020 * kib, 8 * kib));  // beyond the mapping
-    std::shared_ptr<const file_handle> none;
+    std::shared_ptr<const sluice::file_handle> none;
     CHECK_FALSE(cache.resident(none, 0, 1));
 }
 
 TEST_CASE("residency_cache: entries expire after the ttl") {
     auto f = std::make_shared<sparse_file>(256 * kib, 64 * kib);
-    std::shared_ptr<const file_handle> fh = f;
+    std::shared_ptr<const sluice::file_handle> fh = f;
     residency_cache cache(std::chrono::milliseconds(0));
     CHECK(cache.resident(fh, 0, 4 * kib));
     CHECK(cache.resident(fh, 0, 4 * kib));
