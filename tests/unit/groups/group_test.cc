@@ -115,6 +115,8 @@ struct two_members {
         g->join(jreq(""), ja.cb());
         g->join(jreq(""), jb.cb());
         REQUIRE_FALSE(ja.done);
+        host.advance(100);  // b arrived during the delay: extended once more
+        REQUIRE_FALSE(ja.done);
         host.advance(100);
         REQUIRE(ja.done);
         REQUIRE(jb.done);
