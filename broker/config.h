@@ -50,9 +50,10 @@ struct broker_config {
     int16_t offsets_topic_replication_factor = 3;
     int32_t offsets_topic_num_partitions = 50;
     int32_t reactor_threads = 0;  // 0: one per online CPU
-    // Measured on this machine class (bench/fetch_bench.sh): pread+send in 1 MiB chunks beats
-    // splice and mmap send on loopback, and its io_uring reads never fault on the reactor.
-    std::string fetch_send_strategy = "buffered";
+    // Zero-copy by default: in the least loaded run (bench/results/20261125-0329-vm.md) splice
+    // was the fastest of the three paths; io_uring runs a splice from a cold page on a kernel
+    // worker, so it never faults on the reactor. mmap_copy and buffered stay selectable.
+    std::string fetch_send_strategy = "splice";
     int32_t queued_max_requests = 500;
     int64_t connections_max_idle_ms = 600000;
     std::string log_message_timestamp_type = "CreateTime";

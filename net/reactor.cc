@@ -6,13 +6,11 @@
 #include "net/connection.h"
 #include "net/listener.h"
 
-#include <malloc.h>
 #include <sys/eventfd.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cstring>
-#include <mutex>
 
 namespace sluice::net {
 namespace {
@@ -46,27 +44,8 @@ std::error_code unusable(std::error_code ec, std::string_view what, std::string_
 reactor::reactor(const reactor_config& config)
     : _config(config), _pipes(1024 * 1024), _chunks() {}
 
-namespace {
-// Request frames up to tens of MiB are allocated and freed at line rate. glibc serves
-// large blocks with a fresh mmap and gives them back with munmap (or trims its heaps),
-// so every 1 MiB Produce frame is copied into never-touched pages: one page fault per
-// 4 KiB inside the recv callback, which on a PVM guest runs at ~0.6 GB/s and showed up
-// as 10-128 ms stalls. Keeping such blocks in the malloc arenas means the next frame
-// lands in memory that is already faulted in. Process-wide, set once, before any reactor
-// allocates; the price is that freed frame memory stays with the process (bounded by
-// the largest burst of frames in flight).
-void keep_large_blocks_resident() {
-    static std::once_flag once;
-    std::call_once(once, [] {
-        ::mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);  // glibc's maximum on 64-bit
-        ::mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024);
-    });
-}
-}  // namespace
-
 result<std::unique_ptr<reactor>> reactor::create(const reactor_config& config) {
     SLUICE_ASSERT(config.sq_entries > 0 && config.recv_buffer_count > 0, "bad reactor_config");
-    keep_large_blocks_resident();
     std::unique_ptr<reactor> r(new reactor(config));
     if (auto ec = r->init()) return ec;
     return r;

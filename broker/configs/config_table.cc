@@ -105,7 +105,7 @@ std::vector<broker_config_def> build_broker_table() {
         {"connections.max.idle.ms", ct::int64, "600000", {}, "Close connections idle this long."},
         {"default.replication.factor", ct::int32, "1", {}, "Replication factor of auto-created topics."},
         {"delete.topic.enable", ct::boolean, "true", {}, "Whether DeleteTopics deletes."},
-        {"fetch.send.strategy", ct::string, "buffered", one_of({"splice", "mmap_copy", "buffered"}),
+        {"fetch.send.strategy", ct::string, "splice", one_of({"splice", "mmap_copy", "buffered"}),
          "Sluice: how fetch responses send segment bytes."},
         {"listener.security.protocol.map", ct::string,
          "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", {},
