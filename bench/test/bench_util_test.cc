@@ -98,12 +98,13 @@ TEST_CASE("pid_cpu_meter measures another thread's work precisely") {
     std::thread worker([] {
         volatile uint64_t x = 0;
         auto t0 = thread_cpu();
-        while ((thread_cpu() - t0).total() < 0.03) x = x + 1;
+        while ((thread_cpu() - t0).total() < 0.2) x = x + 1;
     });
+    // 200 ms: /proc/<pid>/stat counts in scheduler ticks, so a short burst can read as ~0.
     worker.join();  // born and gone between the two samples: only /proc/<pid>/stat still has it
     auto spent = meter.elapsed();
     REQUIRE(spent.has_value());
-    CHECK(*spent > 0.019);
+    CHECK(*spent > 0.1);
     pid_cpu_meter gone(-5);
     CHECK_FALSE(gone.ok());
     CHECK_FALSE(gone.elapsed().has_value());

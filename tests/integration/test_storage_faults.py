@@ -99,7 +99,7 @@ def test_kill9_during_heavy_produce_repeated(make_broker):
     _create_topic(broker, topic, 1)
     all_acked: list[tuple[int, bytes]] = []
     for round_no in range(5):
-        acked = _produce_until_killed(broker, topic, round_no, kill_after_s=1.0 + 0.2 * round_no)
+        acked = _produce_until_killed(broker, topic, round_no, kill_after_s=2.0 + 0.2 * round_no)
         assert acked, f"round {round_no}: nothing acknowledged before the kill"
         all_acked += acked
         broker.start(timeout_s=60)
