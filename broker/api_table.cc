@@ -21,6 +21,7 @@ constexpr std::array entries = {
     api_entry{18, 0, 3, handle_api_versions},
     api_entry{19, 0, 7, handle_create_topics},
     api_entry{20, 0, 6, handle_delete_topics},
+    api_entry{37, 0, 3, handle_create_partitions},
     api_entry{22, 0, 4, handle_init_producer_id},
     // Consumer groups. OffsetCommit/OffsetFetch v0 kept offsets in ZooKeeper in Kafka;
     // from v1 they live in __consumer_offsets, which is what Sluice implements.

@@ -8,6 +8,13 @@ namespace sluice::broker {
 
 server& request::srv() { return _shard.srv(); }
 
+request::~request() {
+    // The last reference may be dropped on another shard (cross-shard Produce); only the
+    // owning reactor's thread may touch its pool.
+    if (_frame.capacity() >= net::frame_pool::min_pooled_bytes && _shard.reactor().owned_by_caller())
+        _session->recycle_frame(std::move(_frame));
+}
+
 proto::reader request::body_reader() const {
     proto::reader r(body());
     r.set_context(_header.api_key, _header.api_version);

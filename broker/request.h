@@ -27,6 +27,11 @@ public:
             uint64_t seq)
         : _session(std::move(s)), _shard(sh), _header(std::move(h)), _frame(std::move(f)),
           _body_at(body_at), _seq(seq) {}
+    // Hands a large frame's buffer back to the shard's frame pool (net/frame_pool.h), so
+    // the next big Produce is received into memory that is already faulted in.
+    ~request();
+    request(const request&) = delete;
+    request& operator=(const request&) = delete;
 
     const proto::request_header& header() const { return _header; }
     int16_t version() const { return _header.api_version; }

@@ -12,6 +12,8 @@ namespace sluice::broker {
 session::session(shard& sh, std::shared_ptr<net::connection> conn, std::string listener)
     : _shard(sh), _conn(std::move(conn)), _peer(_conn->peer()), _listener(std::move(listener)) {}
 
+void session::recycle_frame(net::frame f) { _conn->recycle_frame(std::move(f)); }
+
 void session::start(shard& sh, std::shared_ptr<net::connection> conn, std::string listener) {
     auto s = std::make_shared<session>(sh, conn, std::move(listener));
     // The connection holds the session through its handlers; the session holds the

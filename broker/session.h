@@ -37,6 +37,9 @@ public:
     const std::string& peer() const { return _peer; }
     const std::string& listener() const { return _listener; }
     bool closed() const { return _closed; }
+    // A finished request's frame buffer, back to the connection's reactor pool
+    // (net/frame_pool.h). Only on the shard's own thread.
+    void recycle_frame(net::frame f);
 
 private:
     void flush_in_order();

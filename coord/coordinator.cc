@@ -57,6 +57,16 @@ void coordinator::delete_topic(std::string name, admin_fn cb) {
                 [shared_cb] { (*shared_cb)(errors::unknown_server_error, "coordinator is stopped"); });
 }
 
+void coordinator::add_partitions(std::string name, int32_t total,
+                                 std::optional<std::vector<std::vector<int32_t>>> assignments, admin_fn cb,
+                                 bool validate_only) {
+    auto shared_cb = std::make_shared<admin_fn>(std::move(cb));
+    impl* self = _impl.get();
+    impl::add_partitions_request req{std::move(name), total, std::move(assignments), validate_only};
+    _impl->post([self, req = std::move(req), shared_cb] { self->add_partitions_now(req, *shared_cb); },
+                [shared_cb] { (*shared_cb)(errors::unknown_server_error, "coordinator is stopped"); });
+}
+
 void coordinator::alter_topic_configs(std::string name, config_edit_fn edit, admin_fn cb, bool validate_only) {
     auto shared_cb = std::make_shared<admin_fn>(std::move(cb));
     impl* self = _impl.get();

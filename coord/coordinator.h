@@ -87,6 +87,13 @@ public:
                       std::map<std::string, std::string> configs, admin_fn cb, bool validate_only = false);
     // Marks the topic for deletion (/admin/delete_topics/<t>); the controller deletes.
     void delete_topic(std::string name, admin_fn cb);
+    // CreatePartitions: grows the topic to `total` partitions (Kafka's AdminZkClient
+    // addPartitions): the new partitions get `assignments` (one replica list each, checked
+    // like Kafka: same replication factor, live brokers, no duplicates) or Kafka's
+    // round-robin continued from partition 0's first replica. cb runs after the
+    // ZooKeeper write; the controller then elects leaders (watch snapshots).
+    void add_partitions(std::string name, int32_t total, std::optional<std::vector<std::vector<int32_t>>> assignments,
+                        admin_fn cb, bool validate_only = false);
 
     // Changes a topic's config overrides as Kafka's AdminZkClient.changeTopicConfig does:
     // reads /config/topics/<t>, lets `edit` change the map (return {error, message} to

@@ -45,6 +45,13 @@ public:
     };
     void create_topic_now(const create_request& req, const admin_fn& cb);
     void delete_topic_now(const std::string& name, const admin_fn& cb);
+    struct add_partitions_request {
+        std::string name;
+        int32_t total = 0;  // the partition count wanted
+        std::optional<std::vector<std::vector<int32_t>>> assignments;  // one per added partition
+        bool validate_only = false;
+    };
+    void add_partitions_now(const add_partitions_request& req, const admin_fn& cb);  // partition_admin.cc
     void alter_topic_configs_now(const std::string& name, const config_edit_fn& edit, const admin_fn& cb,
                                  bool validate_only);
 

@@ -11,6 +11,7 @@ void handle_metadata(request_ptr req);
 void handle_api_versions(request_ptr req);
 void handle_api_versions_unsupported(request_ptr req);
 void handle_create_topics(request_ptr req);
+void handle_create_partitions(request_ptr req);
 void handle_delete_topics(request_ptr req);
 void handle_init_producer_id(request_ptr req);
 void handle_describe_cluster(request_ptr req);
