@@ -20,7 +20,8 @@ std::map<int32_t, std::vector<int32_t>> assign_replicas(std::vector<int32_t> bro
                                                         int32_t start_partition = 0);
 
 // State for a partition that has none yet: leader = first live replica in assignment
-// order, ISR = live replicas (all replicas if none is live, leader -1).
+// order, ISR = {leader} (no follower replication exists yet, so no follower is ever in
+// sync); with no live replica: leader -1, ISR = all replicas (all equally empty).
 partition_state initial_partition_state(const std::vector<int32_t>& assignment, const std::set<int32_t>& live,
                                         int32_t controller_epoch);
 

@@ -3,12 +3,14 @@
 // answered. acks=0 gets no response; acks=1 and acks=-1 are answered after the append
 // (with one replica, -1 behaves as 1; the high watermark moves with the log end).
 #include "base/log.h"
+#include "broker/configs/config_table.h"
 #include "broker/handlers/handlers.h"
 #include "broker/protocol/errors.h"
 #include "broker/protocol/messages.h"
 #include "broker/server.h"
 #include "broker/topics.h"
 
+#include <charconv>
 #include <chrono>
 #include <map>
 
@@ -91,6 +93,22 @@ part_outcome append_on_owner(shard& sh, const part_ref& ref) {
     return {0, r.base_offset, r.log_append_time, r.log_start_offset};
 }
 
+// acks=-1 needs min.insync.replicas (topic override, else server.properties, else 1)
+// replicas in the ISR, as Kafka's Partition.appendRecordsToLeader checks before writing.
+bool isr_too_small(shard& sh, const std::string& topic, int32_t partition) {
+    const auto* t = find_topic(*sh.metadata(), topic);
+    if (t == nullptr) return false;
+    auto st = t->partitions.find(partition);
+    if (st == t->partitions.end()) return false;
+    int64_t min_isr = configs::broker_long(sh.srv().config().raw, "min.insync.replicas", 1);
+    if (auto it = t->configs.find("min.insync.replicas"); it != t->configs.end()) {
+        int64_t v = 0;
+        auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
+        if (ec == std::errc{} && end == it->second.data() + it->second.size()) min_isr = v;
+    }
+    return static_cast<int64_t>(st->second.isr.size()) < min_isr;
+}
+
 struct produce_state {
     request_ptr req;
     proto::produce_response resp;
@@ -142,6 +160,9 @@ void handle_produce(request_ptr req) {
                 pr.error_code = static_cast<int16_t>(error_code::not_leader_or_follower);
             } else if (pd.records.is_null || pd.records.view.empty()) {
                 pr.error_code = static_cast<int16_t>(error_code::corrupt_message);
+            } else if (body->acks == -1 && isr_too_small(sh, td.name, pd.index)) {
+                pr.error_code = static_cast<int16_t>(error_code::not_enough_replicas);
+                pr.error_message = "the ISR is smaller than min.insync.replicas (Sluice followers do not replicate yet)";
             } else {
                 // The frame is ours: batch headers get their offsets written in place.
                 auto* data = const_cast<uint8_t*>(pd.records.view.data());
