@@ -24,13 +24,16 @@ def _metadata(bootstrap: str, topic: str) -> dict[int, tuple[int, list[int], lis
     return {p.id: (p.leader, list(p.replicas), list(p.isrs)) for p in t.partitions.values()}
 
 
+def _two_brokers(make_broker):
+    brokers = [make_broker(broker_id=i, overrides={"offsets.topic.replication.factor": "1"}) for i in (1, 2)]
+    for b in brokers:
+        b.start()
+    return brokers[0], brokers[1], f"{brokers[0].bootstrap},{brokers[1].bootstrap}"
+
+
 def test_two_brokers_serve_their_partitions_and_keep_acknowledged_records(make_broker):
     from confluent_kafka.admin import AdminClient, NewTopic
-    b1 = make_broker(broker_id=1, overrides={"offsets.topic.replication.factor": "1"})
-    b2 = make_broker(broker_id=2, overrides={"offsets.topic.replication.factor": "1"})
-    b1.start()
-    b2.start()
-    bootstrap = f"{b1.bootstrap},{b2.bootstrap}"
+    b1, b2, bootstrap = _two_brokers(make_broker)
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic("spread", 4, 2)])["spread"].result(30)
 
@@ -69,11 +72,7 @@ def test_two_brokers_serve_their_partitions_and_keep_acknowledged_records(make_b
 def test_acks_all_is_refused_when_the_isr_is_below_min_insync_replicas(make_broker):
     from confluent_kafka import KafkaError, Producer
     from confluent_kafka.admin import AdminClient, NewTopic
-    b1 = make_broker(broker_id=1, overrides={"offsets.topic.replication.factor": "1"})
-    b2 = make_broker(broker_id=2, overrides={"offsets.topic.replication.factor": "1"})
-    b1.start()
-    b2.start()
-    bootstrap = f"{b1.bootstrap},{b2.bootstrap}"
+    _, _, bootstrap = _two_brokers(make_broker)
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic("strict", 1, 2, config={"min.insync.replicas": "2"})])["strict"].result(30)
 
