@@ -2,6 +2,7 @@
 
 #include "base/log.h"
 #include "broker/configs/config_table.h"
+#include "net/tls.h"
 
 #include <charconv>
 #include <fstream>
@@ -151,6 +152,125 @@ const std::set<std::string>& known_keys() {
         "file.delete.delay.ms", "log.segment.delete.delay.ms", "replica.fetch.max.bytes",
     };
     return keys;
+}
+
+// Kafka's ssl.* broker keys, without the "ssl." prefix. The first group is read; the
+// second is accepted and has no effect here (Java-only knobs, client-side checks).
+const std::set<std::string>& ssl_key_suffixes() {
+    static const std::set<std::string> keys = {
+        "keystore.type", "keystore.location", "keystore.password", "keystore.key", "keystore.certificate.chain",
+        "key.password", "truststore.type", "truststore.location", "truststore.password",
+        "truststore.certificates", "client.auth", "enabled.protocols", "cipher.suites", "protocol",
+        "endpoint.identification.algorithm", "keymanager.algorithm", "trustmanager.algorithm",
+        "secure.random.implementation", "provider", "engine.factory.class", "principal.mapping.rules",
+        "allow.dn.changes", "allow.san.changes",
+    };
+    return keys;
+}
+
+bool is_ssl_key(const std::string& k) {
+    if (k.rfind("ssl.", 0) == 0) return ssl_key_suffixes().count(k.substr(4)) > 0;
+    // listener.name.<name>.ssl.<suffix>: a per-listener override
+    if (k.rfind("listener.name.", 0) != 0) return false;
+    auto at = k.find(".ssl.", 14);
+    return at != std::string::npos && ssl_key_suffixes().count(k.substr(at + 5)) > 0;
+}
+
+std::string lower(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+std::string upper(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return s;
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+    std::vector<std::string> out;
+    for (auto& item : split(s, ','))
+        if (!item.empty()) out.push_back(item);
+    return out;
+}
+
+// The ssl.* settings of one listener: listener.name.<name lowercase>.ssl.X wins over
+// ssl.X, as in Kafka. `key_of` maps each setting suffix to the key it was read from, so
+// errors name the key the operator actually wrote.
+struct listener_ssl {
+    net::tls_settings settings;
+    std::map<std::string, std::string> key_of;
+};
+
+std::variant<listener_ssl, config_error> ssl_settings_for(const std::map<std::string, std::string>& props,
+                                                           const std::string& listener_name) {
+    listener_ssl out;
+    auto get = [&](const std::string& suffix) -> std::optional<std::string> {
+        std::string scoped = "listener.name." + lower(listener_name) + ".ssl." + suffix;
+        if (auto it = props.find(scoped); it != props.end()) {
+            out.key_of[suffix] = scoped;
+            return it->second;  // PEM values keep their inner whitespace
+        }
+        out.key_of[suffix] = "ssl." + suffix;
+        if (auto it = props.find("ssl." + suffix); it != props.end()) return it->second;
+        return std::nullopt;
+    };
+    auto bad = [&](const std::string& suffix, std::string what) {
+        return config_error{out.key_of[suffix], fmt::format("config {}: {} (listener {})", out.key_of[suffix], what,
+                                                            listener_name)};
+    };
+    net::tls_settings& s = out.settings;
+    for (const char* type_key : {"keystore.type", "truststore.type"}) {
+        auto v = get(type_key);
+        std::string t = v ? upper(trim(*v)) : "";
+        if (t == "JKS")
+            return bad(type_key, "JKS stores are not supported: use PEM or PKCS12 (keytool -importkeystore "
+                                 "-deststoretype PKCS12 converts one)");
+        if (!t.empty() && t != "PEM" && t != "PKCS12")
+            return bad(type_key, fmt::format("invalid value '{}' (expected PEM or PKCS12)", *v));
+        (std::string_view(type_key) == "keystore.type" ? s.keystore_type : s.truststore_type) = t;
+    }
+    if (auto v = get("keystore.location")) s.keystore_location = trim(*v);
+    if (auto v = get("keystore.password")) s.keystore_password = *v;
+    if (auto v = get("keystore.key")) s.keystore_key = *v;
+    if (auto v = get("keystore.certificate.chain")) s.keystore_certificate_chain = *v;
+    if (auto v = get("key.password")) s.key_password = *v;
+    if (auto v = get("truststore.location")) s.truststore_location = trim(*v);
+    if (auto v = get("truststore.password")) s.truststore_password = *v;
+    if (auto v = get("truststore.certificates")) s.truststore_certificates = *v;
+    if (auto v = get("client.auth")) {
+        std::string a = lower(trim(*v));
+        if (a == "none" || a.empty()) s.client_auth = net::tls_client_auth::none;
+        else if (a == "requested") s.client_auth = net::tls_client_auth::requested;
+        else if (a == "required") s.client_auth = net::tls_client_auth::required;
+        else return bad("client.auth", fmt::format("invalid value '{}' (expected none, requested or required)", *v));
+    }
+    if (auto v = get("enabled.protocols")) s.enabled_protocols = split_list(*v);
+    if (auto v = get("cipher.suites")) s.cipher_suites = split_list(*v);
+    if (auto v = get("protocol")) {
+        std::string p = trim(*v);
+        if (p != "TLS" && p != "TLSv1.2" && p != "TLSv1.3")
+            return bad("protocol", fmt::format("invalid value '{}' (expected TLS, TLSv1.2 or TLSv1.3)", *v));
+    }
+    return out;
+}
+
+// Builds one server context per SSL listener (shared by every shard).
+std::optional<config_error> build_tls_contexts(std::vector<listener>& listeners,
+                                               const std::map<std::string, std::string>& props) {
+    for (auto& l : listeners) {
+        if (l.security_protocol != "SSL") continue;
+        auto resolved = ssl_settings_for(props, l.name);
+        if (auto* e = std::get_if<config_error>(&resolved)) return *e;
+        auto& ls = std::get<listener_ssl>(resolved);
+        auto ctx = net::tls_context::create_server(ls.settings);
+        if (auto* e = std::get_if<net::tls_error>(&ctx)) {
+            std::string key = e->setting.empty() ? "listeners" : ls.key_of[e->setting];
+            if (key.empty()) key = "ssl." + e->setting;
+            return config_error{key, fmt::format("config {}: {} (listener {})", key, e->message, l.name)};
+        }
+        l.tls = std::get<std::shared_ptr<const net::tls_context>>(std::move(ctx));
+    }
+    return std::nullopt;
 }
 
 std::variant<broker_config, config_error> fail(std::string key, std::string message) {
@@ -321,10 +441,17 @@ std::variant<broker_config, config_error> make_config(std::map<std::string, std:
     if (!listeners || listeners->empty())
         return fail("listeners", fmt::format("config listeners: invalid value '{}' (expected NAME://host:port,...)",
                                              get("listeners") ? *get("listeners") : ""));
-    for (auto& l : *listeners)
-        if (l.security_protocol != "PLAINTEXT")
+    for (auto& l : *listeners) {
+        if (l.security_protocol == "PLAINTEXT" || l.security_protocol == "SSL") continue;
+        if (l.security_protocol == "SASL_SSL" || l.security_protocol == "SASL_PLAINTEXT")
             return fail("listeners", fmt::format("config listeners: security protocol {} of listener {} is not "
-                                                 "supported yet (only PLAINTEXT)", l.security_protocol, l.name));
+                                                 "supported (Sluice speaks PLAINTEXT and SSL)",
+                                                 l.security_protocol, l.name));
+        return fail("listener.security.protocol.map",
+                    fmt::format("config listener.security.protocol.map: listener {} has no known security protocol "
+                                "(got '{}'; map it to PLAINTEXT or SSL)", l.name, l.security_protocol));
+    }
+    if (auto e = build_tls_contexts(*listeners, props)) return *e;
     c.listeners = *listeners;
     if (auto* v = get("advertised.listeners")) {
         auto adv = parse_listeners(*v, protocol_map);
@@ -346,7 +473,7 @@ std::variant<broker_config, config_error> make_config(std::map<std::string, std:
     // the config table the topics use (broker/configs).
     if (auto why = configs::validate_broker_keys(props)) return fail("", *why);
     for (auto& [k, v] : props)
-        if (!known_keys().count(k) && !configs::find_broker_config(k))
+        if (!known_keys().count(k) && !is_ssl_key(k) && !configs::find_broker_config(k))
             log::warn("config", "unknown config key '{}' ignored", k);
     c.raw = std::move(props);
     return c;

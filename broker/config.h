@@ -10,18 +10,26 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <variant>
 #include <optional>
 #include <string>
 #include <vector>
 
+namespace sluice::net {
+class tls_context;
+}
+
 namespace sluice::broker {
 
 struct listener {
     std::string name;               // "PLAINTEXT"
-    std::string security_protocol;  // "PLAINTEXT"
+    std::string security_protocol;  // "PLAINTEXT" or "SSL"
     std::string host;               // may be empty: all interfaces
     uint16_t port = 0;
+    // SSL listeners (in `listeners`): the server context built from the listener's
+    // ssl.* keys (listener.name.<name>.ssl.* first, as Kafka resolves them).
+    std::shared_ptr<const net::tls_context> tls;
 };
 
 struct config_error {
@@ -65,7 +73,9 @@ struct broker_config {
 // Parses Java-properties text (comments, `=`/`:`/space separators, escapes, continuations).
 result<std::map<std::string, std::string>> parse_properties(const std::string& text);
 
-// Builds the typed config; returns the first problem found.
+// Builds the typed config; returns the first problem found. For SSL listeners this reads
+// the key material named by the ssl.* keys (a file that is missing, unreadable or holds a
+// key that does not match its certificate is a config error naming the key).
 std::variant<broker_config, config_error> make_config(std::map<std::string, std::string> props);
 
 // Reads the file, applies `--override key=value` pairs, validates.

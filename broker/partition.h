@@ -54,7 +54,13 @@ struct partition {
     // Filled by shard::close_all for the shutdown checkpoints.
     int64_t recovery_point = 0;
     int64_t log_start = 0;
+    int64_t cleaner_checkpoint = -1;  // -1: not a compacted partition (no checkpoint entry)
     bool close_failed = false;
+    // fd_budget bookkeeping (broker/maintenance/fd_budget.h): when the partition was last
+    // used (the budget's logical clock) and how many open segment descriptors the budget
+    // has counted for it.
+    uint64_t last_use = 0;
+    size_t fds_counted = 0;
 
     void add_append_waiter(std::weak_ptr<void> alive, std::function<void()> wake) {
         std::erase_if(append_waiters, [](const waiter& w) { return w.alive.expired(); });

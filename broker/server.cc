@@ -7,9 +7,13 @@
 #include "storage/log_dir.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <future>
 
@@ -82,10 +86,39 @@ storage::open_options server::open_options_for(const std::string& dir, const top
         o.recovery_point = rp->second;
     if (auto ls = it->second.log_starts.find(tp); ls != it->second.log_starts.end())
         o.log_start_offset = ls->second;
+    if (auto cl = it->second.cleaner_offsets.find(tp); cl != it->second.cleaner_offsets.end())
+        o.cleaner_checkpoint = cl->second;
     o.now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                    std::chrono::system_clock::now().time_since_epoch())
                    .count();
     return o;
+}
+
+void server::size_fd_budget() {
+    // Kafka's scripts recommend a high `ulimit -n`; take whatever the hard limit allows.
+    struct rlimit lim {};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) == 0) {
+        rlim_t soft_before = lim.rlim_cur;
+        if (lim.rlim_cur < lim.rlim_max) {
+            lim.rlim_cur = lim.rlim_max;
+            if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) {
+                log::warn("server", "cannot raise RLIMIT_NOFILE to {}: {}", lim.rlim_max, std::strerror(errno));
+                lim.rlim_cur = soft_before;
+            }
+        }
+        log::info("server", "open file limit: soft {} (was {}), hard {}", lim.rlim_cur, soft_before, lim.rlim_max);
+    } else {
+        lim.rlim_cur = 1024;
+    }
+    // Half of the soft limit for segment descriptors leaves the rest for sockets,
+    // index files opened briefly, checkpoints and the cleaner.
+    int64_t configured = configs::broker_long(_config.raw, "log.max.open.files", 0);
+    uint64_t soft = lim.rlim_cur == RLIM_INFINITY ? (1u << 20) : static_cast<uint64_t>(lim.rlim_cur);
+    uint64_t total = configured > 0 ? static_cast<uint64_t>(configured) : std::max<uint64_t>(soft / 2, 16);
+    unsigned shards = static_cast<unsigned>(std::max(1, _config.reactor_threads));
+    _fd_share = static_cast<size_t>(std::max<uint64_t>(total / shards, 4));
+    log::info("server", "segment descriptor budget: {} ({}), {} per shard", total,
+              configured > 0 ? "log.max.open.files" : "half the soft limit", _fd_share);
 }
 
 bool server::prepare_log_dirs() {
@@ -105,6 +138,12 @@ bool server::prepare_log_dirs() {
         auto ls = storage::read_offset_checkpoint(std::filesystem::path(d) / storage::log_start_checkpoint_file);
         if (ls)
             for (auto& e : *ls) st.log_starts[e.tp] = e.offset;
+        auto cl = storage::read_offset_checkpoint(std::filesystem::path(d) / storage::cleaner_checkpoint_file);
+        if (cl)
+            for (auto& e : *cl) st.cleaner_offsets[e.tp] = e.offset;
+        else
+            log::warn("server", "log dir {}: unreadable {} ({}); compaction rescans from the log start", d,
+                      storage::cleaner_checkpoint_file, cl.error().message());
         log::info("server", "log dir {}: {} shutdown last time", d, st.clean ? "clean" : "unclean (or first start)");
         _log_dirs[d] = std::move(st);
     }
@@ -144,7 +183,7 @@ bool server::start_shards() {
                 std::string name = l.name;
                 auto port = sh->reactor().listen(l.host, l.port, [sh, name](std::shared_ptr<net::connection> c) {
                     session::start(*sh, std::move(c), name);
-                });
+                }, l.tls);  // nullptr: PLAINTEXT; SSL listeners share one context across shards
                 if (!port) {
                     log::error("server", "cannot listen on {}:{} ({}): {}", l.host.empty() ? "0.0.0.0" : l.host,
                                l.port, l.name, port.error().message());
@@ -170,11 +209,14 @@ void server::stop_shards() {
 std::set<std::string> server::write_checkpoints(const std::vector<shard::partition_offsets>& all) const {
     std::set<std::string> written;
     for (const auto& d : _config.log_dirs) {
-        std::vector<storage::checkpoint_entry> rp, ls;
+        std::vector<storage::checkpoint_entry> rp, ls, cl;
+        std::set<topic_partition> open_here;
         for (const auto& p : all) {
             if (std::filesystem::path(p.log_dir) != std::filesystem::path(d)) continue;
             rp.push_back({p.tp, p.recovery_point});
             ls.push_back({p.tp, p.log_start});
+            if (p.cleaner_checkpoint >= 0) cl.push_back({p.tp, p.cleaner_checkpoint});
+            open_here.insert(p.tp);
         }
         // Partitions not opened this run keep their previous checkpoint entries.
         auto st = _log_dirs.find(d);
@@ -183,11 +225,14 @@ std::set<std::string> server::write_checkpoints(const std::vector<shard::partiti
                 if (std::none_of(rp.begin(), rp.end(), [&](auto& e) { return e.tp == tp; })) rp.push_back({tp, off});
             for (const auto& [tp, off] : st->second.log_starts)
                 if (std::none_of(ls.begin(), ls.end(), [&](auto& e) { return e.tp == tp; })) ls.push_back({tp, off});
+            for (const auto& [tp, off] : st->second.cleaner_offsets)
+                if (!open_here.count(tp)) cl.push_back({tp, off});
         }
         auto e1 = storage::write_offset_checkpoint(std::filesystem::path(d) / storage::recovery_point_checkpoint_file, rp);
         auto e2 = storage::write_offset_checkpoint(std::filesystem::path(d) / storage::log_start_checkpoint_file, ls);
-        if (e1 || e2) {
-            log::error("server", "log dir {}: cannot write checkpoints: {}", d, (e1 ? e1 : e2).message());
+        auto e3 = storage::write_offset_checkpoint(std::filesystem::path(d) / storage::cleaner_checkpoint_file, cl);
+        if (e1 || e2 || e3) {
+            log::error("server", "log dir {}: cannot write checkpoints: {}", d, (e1 ? e1 : e2 ? e2 : e3).message());
             continue;
         }
         written.insert(d);
@@ -196,14 +241,24 @@ std::set<std::string> server::write_checkpoints(const std::vector<shard::partiti
 }
 
 void server::write_checkpoints_and_marker() {
+    // Seal every log, then one syncfs per log dir instead of an fsync per file: with
+    // thousands of partitions serial fsyncs take longer than a shutdown may.
+    for (auto& s : _shards) s->close_all();
+    std::vector<std::filesystem::path> synced;
+    for (const auto& d : _config.log_dirs) {
+        if (auto ec = storage::sync_log_dir(d))
+            log::error("server", "log dir {}: cannot make it durable: {}", d, ec.message());
+        else
+            synced.emplace_back(d);
+    }
     std::vector<shard::partition_offsets> all;
     for (auto& s : _shards) {
-        s->close_all();
+        s->mark_synced(synced);
         s->collect_offsets(all);
     }
     auto written = write_checkpoints(all);
     for (const auto& d : _config.log_dirs) {
-        bool ok = written.count(d) > 0;
+        bool ok = written.count(d) > 0 && std::find(synced.begin(), synced.end(), std::filesystem::path(d)) != synced.end();
         for (const auto& p : all)
             if (std::filesystem::path(p.log_dir) == std::filesystem::path(d)) ok = ok && !p.close_failed;
         if (!ok) {
@@ -261,6 +316,7 @@ int server::run() {
     log::info("server", "starting broker {} ({} reactor threads, fetch send strategy {})", _config.broker_id,
               _config.reactor_threads, _config.fetch_send_strategy);
     if (!prepare_log_dirs()) return 1;
+    size_fd_budget();
     _coordinator = std::make_unique<coord::coordinator>(
         zk_config_from(_config), [this](std::shared_ptr<const coord::cluster_snapshot> snap) {
             if (_serving.load()) publish_snapshot(std::move(snap));
@@ -283,6 +339,13 @@ int server::run() {
         _coordinator->stop();
         return 1;
     }
+    if (configs::broker_bool(_config.raw, "log.cleaner.enable", true)) {
+        _cleaner = std::make_unique<storage::log_cleaner>();
+        log::info("server", "log cleaner started (1 thread; log.cleaner.threads={} accepted)",
+                  configs::broker_long(_config.raw, "log.cleaner.threads", 1));
+    } else {
+        log::info("server", "log.cleaner.enable=false: compacted topics are not cleaned");
+    }
     _serving.store(true);
     publish_snapshot(_coordinator->snapshot());
     _background.start();
@@ -299,6 +362,7 @@ int server::run() {
     sigwait(&signals, &sig);
     log::info("server", "{} received: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     _serving.store(false);
+    if (_cleaner) _cleaner->stop();  // likewise: cancels the running task, results post to the shards
     _background.stop();  // before the shards: its jobs report back to them
     stop_shards();
     write_checkpoints_and_marker();

@@ -10,6 +10,7 @@
 #include "broker/partition.h"
 #include "broker/shard.h"
 #include "coord/coordinator.h"
+#include "storage/log_cleaner.h"
 
 #include <atomic>
 #include <map>
@@ -60,6 +61,11 @@ public:
 
     // Blocking file work off the reactors (log flushes, checkpoints).
     background_io& background() { return _background; }
+    // The compaction thread; null when log.cleaner.enable=false. Shards submit clean
+    // tasks (log_duties) and get the results posted back.
+    storage::log_cleaner* cleaner() { return _cleaner.get(); }
+    // Each shard's share of log.max.open.files (fixed before the shards start).
+    size_t fd_share() const { return _fd_share; }
 
     // Auto-creation de-duplication across shards: true if the caller should create.
     bool mark_topic_creating(const std::string& name);
@@ -70,13 +76,16 @@ private:
         bool clean = false;
         std::map<topic_partition, int64_t> recovery_points;
         std::map<topic_partition, int64_t> log_starts;
+        std::map<topic_partition, int64_t> cleaner_offsets;
     };
     bool prepare_log_dirs();
+    // Raises the soft RLIMIT_NOFILE to the hard limit and derives the descriptor budget.
+    void size_fd_budget();
     bool start_shards();
     void stop_shards();
     void publish_snapshot(std::shared_ptr<const coord::cluster_snapshot> snap);
     void write_checkpoints_and_marker();
-    // Both checkpoint files of every log dir; partitions not open this run keep their
+    // The checkpoint files of every log dir (recovery point, log start, cleaner offset); partitions not open this run keep their
     // startup entries. Blocking file I/O: shutdown or the background thread. Returns
     // the log dirs whose files were written.
     std::set<std::string> write_checkpoints(const std::vector<shard::partition_offsets>& all) const;
@@ -96,6 +105,8 @@ private:
     std::mutex _creating_mutex;  // cold path only: topic auto-creation
     std::set<std::string> _creating;
     background_io _background;
+    std::unique_ptr<storage::log_cleaner> _cleaner;
+    size_t _fd_share = 0;
 };
 
 }  // namespace sluice::broker

@@ -2,6 +2,7 @@
 
 #include "base/log.h"
 #include "broker/groups/group_manager.h"
+#include "broker/maintenance/fd_budget.h"
 #include "broker/maintenance/log_duties.h"
 #include "broker/server.h"
 #include "storage/log_dir.h"
@@ -15,9 +16,14 @@ namespace sluice::broker {
 
 shard::shard(server& srv, unsigned id, std::unique_ptr<net::reactor> r)
     : _srv(srv), _id(id), _reactor(std::move(r)), _metadata(std::make_shared<coord::cluster_snapshot>()),
-      _groups(std::make_shared<groups::group_manager>(*this)), _duties(std::make_shared<log_duties>(*this)) {}
+      _groups(std::make_shared<groups::group_manager>(*this)), _duties(std::make_shared<log_duties>(*this)),
+      _fds(std::make_shared<fd_budget>(_srv.fd_share(), [this](const std::function<void(partition&)>& fn) {
+          for (auto& [tp, p] : _partitions) fn(*p);
+      })) {}
 
 void shard::start_duties() { _duties->start(); }
+
+void shard::note_use(partition& p) { _fds->note_use(p); }
 
 partition* shard::find(const topic_partition& tp) {
     auto it = _partitions.find(tp);
@@ -51,6 +57,9 @@ partition* shard::open_partition(const topic_partition& tp, const coord::topic_i
     auto* raw = p.get();
     _partitions.emplace(tp, std::move(p));
     _duties->track(*raw, topic != nullptr ? topic->configs : std::map<std::string, std::string>{});
+    // Opening leaves the active segment's descriptor open: count it (and evict others
+    // when many partitions open at once, e.g. at startup).
+    _fds->note_use(*raw);
     return raw;
 }
 
@@ -67,6 +76,7 @@ void shard::apply_snapshot(std::shared_ptr<const coord::cluster_snapshot> snap) 
         }
         auto path = it->second->log->dir();
         _duties->forget(it->first);
+        _fds->forget(*it->second);
         it->second->log->close();
         it = _partitions.erase(it);
         std::error_code ec;
@@ -94,25 +104,39 @@ void shard::apply_snapshot(std::shared_ptr<const coord::cluster_snapshot> snap) 
 
 void shard::close_all() {
     for (auto& [tp, p] : _partitions) {
-        if (auto ec = p->log->flush()) log::error("shard", "flush of {}-{} failed: {}", tp.topic, tp.partition, ec.message());
-        p->recovery_point = p->log->recovery_point();
-        p->log_start = p->log->log_start_offset();
-        if (auto ec = p->log->close()) {
+        auto& log = *p->log;
+        p->log_start = log.log_start_offset();
+        p->cleaner_checkpoint = log.config().compacted() ? log.cleaner_checkpoint() : -1;
+        p->recovery_point = _duties->recovery_point(*p);
+        if (auto ec = log.close(storage::close_mode::seal)) {
             log::error("shard", "close of {}-{} failed: {}", tp.topic, tp.partition, ec.message());
             p->close_failed = true;
         }
+        // Thousands of partitions must not hold a descriptor each while closing.
+        log.release_idle_fds();
+    }
+}
+
+void shard::mark_synced(const std::vector<std::filesystem::path>& synced_dirs) {
+    for (auto& [tp, p] : _partitions) {
+        auto& log = *p->log;
+        if (std::find(synced_dirs.begin(), synced_dirs.end(), log.dir().parent_path()) == synced_dirs.end()) continue;
+        log.synced();
+        p->recovery_point = log.recovery_point();
     }
 }
 
 void shard::collect_live_offsets(std::vector<partition_offsets>& out) const {
     for (const auto& [tp, p] : _partitions)
         out.push_back({tp, p->log->dir().parent_path().string(), p->log->log_start_offset(),
-                       _duties->recovery_point(*p), false});
+                       _duties->recovery_point(*p),
+                       p->log->config().compacted() ? p->log->cleaner_checkpoint() : -1, false});
 }
 
 void shard::collect_offsets(std::vector<partition_offsets>& out) const {
     for (const auto& [tp, p] : _partitions)
-        out.push_back({tp, p->log->dir().parent_path().string(), p->log_start, p->recovery_point, p->close_failed});
+        out.push_back({tp, p->log->dir().parent_path().string(), p->log_start, p->recovery_point,
+                       p->cleaner_checkpoint, p->close_failed});
 }
 
 }  // namespace sluice::broker

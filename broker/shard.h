@@ -8,6 +8,7 @@
 #include "coord/types.h"
 #include "net/reactor.h"
 
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <unordered_map>
@@ -16,6 +17,7 @@ namespace sluice::broker {
 
 class server;
 class log_duties;
+class fd_budget;
 namespace groups {
 class group_manager;
 }
@@ -47,10 +49,19 @@ public:
     log_duties& duties() { return *_duties; }
     // Shard thread, once the reactor runs: arms the duty timers.
     void start_duties();
+    // This shard's share of the open segment descriptor limit (broker/maintenance).
+    fd_budget& fds() { return *_fds; }
+    // The request path used p (append, read, DeleteRecords): keeps the descriptor
+    // budget's LRU order and count current.
+    void note_use(partition& p);
 
     partition* find(const topic_partition& tp);
-    // Clean shutdown: flush and close every log (shard thread, reactor stopped or stopping).
+    // Clean shutdown (shard thread, reactor stopped or stopping), in two steps: close_all
+    // seals every log without an fsync; after the caller made the log dirs durable
+    // (storage::sync_log_dir, one syncfs each), mark_synced moves the recovery points of
+    // the logs in `synced_dirs` to their log ends. Logs elsewhere keep what they had.
     void close_all();
+    void mark_synced(const std::vector<std::filesystem::path>& synced_dirs);
     size_t partition_count() const { return _partitions.size(); }
     // For the shutdown checkpoints, after close_all().
     struct partition_offsets {
@@ -58,6 +69,7 @@ public:
         std::string log_dir;
         int64_t log_start;
         int64_t recovery_point;
+        int64_t cleaner_checkpoint;  // -1: not compacted, no cleaner-offset-checkpoint entry
         bool close_failed;
     };
     void collect_offsets(std::vector<partition_offsets>& out) const;
@@ -75,6 +87,7 @@ private:
     std::unordered_map<topic_partition, std::unique_ptr<partition>, topic_partition_hash> _partitions;
     std::shared_ptr<groups::group_manager> _groups;  // shared_ptr: the type is incomplete here
     std::shared_ptr<log_duties> _duties;             // likewise
+    std::shared_ptr<fd_budget> _fds;                 // likewise
 };
 
 }  // namespace sluice::broker

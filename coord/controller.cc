@@ -135,26 +135,34 @@ void coordinator::impl::reconcile() {
 
 bool coordinator::impl::write_states(const topic_info& t, const std::map<int32_t, partition_state>& creates,
                                      const std::map<int32_t, partition_state>& updates) {
-    // Parents first, unfenced: empty znodes are harmless and creating them outside the
-    // multi lets it be all-or-nothing about the states themselves.
-    for (const auto& [p, s] : creates) {
-        int rc = _zk.create_recursive(znodes::partition_path(t.name, p));
-        if (rc != ZOK) return false;
-    }
+    // .../partitions first, unfenced (an empty znode is harmless); the per-partition
+    // parents go into the fenced multis with their states. Each ZooKeeper write is a disk
+    // sync on the server, so a 100-partition topic is one multi, not 200 creates
+    // (Kafka's controller batches these as pipelined async creates).
     const std::string parent = znodes::topic_partitions_path(t.name);
+    std::set<std::string> existing;
+    if (!creates.empty()) {
+        int rc = _zk.create_recursive(parent);
+        std::vector<std::string> kids;
+        if (rc == ZOK) rc = _zk.children(parent, kids);
+        if (rc != ZOK) return false;
+        existing.insert(kids.begin(), kids.end());
+    }
     std::vector<std::pair<int32_t, const partition_state*>> all;
     for (const auto& [p, s] : creates) all.emplace_back(p, &s);
     for (const auto& [p, s] : updates) all.emplace_back(p, &s);
-    for (size_t i = 0; i < all.size(); i += max_ops_per_txn) {
+    for (size_t i = 0; i < all.size();) {
         zk_txn tx;
         tx.check(std::string(znodes::controller_epoch_path), _epoch_zk_version);
-        for (size_t j = i; j < std::min(all.size(), i + max_ops_per_txn); ++j) {
-            auto [p, s] = all[j];
+        for (; i < all.size() && tx.size() + 2 < max_ops_per_txn; ++i) {
+            auto [p, s] = all[i];
             std::string path = znodes::partition_state_path(t.name, p);
-            if (creates.count(p))
+            if (creates.count(p)) {
+                if (!existing.count(std::to_string(p))) tx.create(znodes::partition_path(t.name, p), std::nullopt);
                 tx.create(std::move(path), znodes::encode_partition_state(*s));
-            else
+            } else {
                 tx.set(std::move(path), znodes::encode_partition_state(*s), s->zk_version);
+            }
         }
         tx.set(parent, std::nullopt, -1);  // the per-topic "states changed" notification
         if (!commit_fenced(tx, "partition state update")) return false;

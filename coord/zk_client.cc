@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 
@@ -121,6 +122,70 @@ int zk_client::create_recursive(const std::string& path) {
         int rc = create(prefix, std::nullopt);
         if (rc != ZOK && rc != ZNODEEXISTS) return rc;
     }
+    return ZOK;
+}
+
+namespace {
+
+// Completion state shared by the requests of one get_many; completions run on the
+// client's completion thread, the caller waits on cv.
+struct get_batch {
+    std::mutex mutex;
+    std::condition_variable cv;
+    size_t pending = 0;
+    std::vector<int>* rcs = nullptr;
+    std::vector<zk_node>* out = nullptr;
+};
+
+struct get_slot {
+    get_batch* batch;
+    size_t index;
+};
+
+void get_many_done(int rc, const char* value, int len, const Stat* stat, const void* data) {
+    const auto* slot = static_cast<const get_slot*>(data);
+    get_batch& b = *slot->batch;
+    std::lock_guard lock(b.mutex);
+    (*b.rcs)[slot->index] = rc;
+    zk_node& node = (*b.out)[slot->index];
+    if (rc == ZOK) {
+        if (stat) node.stat = *stat;
+        if (value && len >= 0)
+            node.data = std::string(value, size_t(len));
+        else
+            node.data.reset();
+    }
+    if (--b.pending == 0) b.cv.notify_all();
+}
+
+}  // namespace
+
+int zk_client::get_many(const std::vector<std::string>& paths, std::vector<int>& rcs, std::vector<zk_node>& out) {
+    rcs.assign(paths.size(), ZOK);
+    out.assign(paths.size(), zk_node{});
+    get_batch batch;
+    batch.rcs = &rcs;
+    batch.out = &out;
+    std::vector<get_slot> slots(paths.size());
+    {
+        std::unique_lock lock(batch.mutex);
+        for (size_t i = 0; i < paths.size(); ++i) {
+            slots[i] = {&batch, i};
+            ++batch.pending;
+            // The completion may run before zoo_aget returns: it only needs the mutex,
+            // which this thread holds until every request is queued.
+            int rc = zoo_aget(_zh, paths[i].c_str(), 0, get_many_done, &slots[i]);
+            if (rc != ZOK) {
+                --batch.pending;
+                rcs[i] = rc;
+            }
+        }
+        // Every queued request completes exactly once (with ZCONNECTIONLOSS or
+        // ZCLOSING when the session breaks), so this wait is bounded by the session.
+        batch.cv.wait(lock, [&] { return batch.pending == 0; });
+    }
+    for (int rc : rcs)
+        if (rc != ZOK && rc != ZNONODE) return rc;
     return ZOK;
 }
 

@@ -5,6 +5,7 @@
 #include "base/log.h"
 #include "net/buffer_ring.h"
 #include "net/reactor.h"
+#include "net/tls.h"
 
 #include <liburing.h>
 #include <unistd.h>
@@ -17,14 +18,17 @@ constexpr size_t body_reserve_max = 1024 * 1024;  // grow past this only as byte
 constexpr unsigned held_delivery_budget = 64;       // held frames delivered per loop turn
 }  // namespace
 
-std::shared_ptr<connection> connection::make(reactor& r, int fd, std::string peer) {
-    auto c = std::make_shared<connection>(passkey{}, r, fd, std::move(peer));
+std::shared_ptr<connection> connection::make(reactor& r, int fd, std::string peer,
+                                             std::shared_ptr<const tls_context> tls) {
+    auto c = std::make_shared<connection>(passkey{}, r, fd, std::move(peer), std::move(tls));
     r.add_connection(c.get());
     return c;
 }
 
-connection::connection(passkey, reactor& r, int fd, std::string peer)
-    : _reactor(&r), _fd(fd), _peer(std::move(peer)) {}
+connection::connection(passkey, reactor& r, int fd, std::string peer, std::shared_ptr<const tls_context> tls)
+    : _reactor(&r), _fd(fd), _peer(std::move(peer)) {
+    if (tls) _tls = std::make_unique<tls_session>(std::move(tls));
+}
 
 connection::~connection() { finalize(); }
 
@@ -92,6 +96,8 @@ void connection::finalize() {
     _queued_bytes = 0;
     _held_frames.clear();
     _body = frame{};
+    std::vector<uint8_t>().swap(_tls_out);
+    _tls_out_sent = 0;
     _on_frame = nullptr;
     _on_close = nullptr;
     if (_fd >= 0) ::close(_fd);
@@ -108,6 +114,7 @@ void connection::detach() {
     _read_op.owner.reset();
     _splice_in_op.owner.reset();
     _splice_out_op.owner.reset();
+    _tls_send_op.owner.reset();
     _ops_in_flight = 0;
     _reactor = nullptr;
     finalize();
@@ -133,7 +140,13 @@ void connection::recv_done(int32_t res, uint32_t flags) {
         SLUICE_ASSERT(flags & IORING_CQE_F_BUFFER, "{}: recv without a buffer", _peer);
         auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
         buffer_ring& ring = _reactor->recv_buffers();
-        if (!_closed) consume(ring.bytes(bid, static_cast<size_t>(res)));
+        if (!_closed) {
+            if (_tls) {
+                tls_receive(ring.bytes(bid, static_cast<size_t>(res)));
+            } else {
+                consume(ring.bytes(bid, static_cast<size_t>(res)));
+            }
+        }
         ring.recycle(bid);
     } else if (res == 0) {
         close_with("peer closed the connection");

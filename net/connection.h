@@ -12,6 +12,14 @@
 // once. Send: out_messages go out in order, one operation (or linked splice chain) in
 // flight at a time; consecutive in-memory pieces -- across queued messages too -- are
 // gathered into one sendmsg.
+//
+// TLS (a connection made with a tls_context): received bytes are decrypted (net/tls.h)
+// before framing; out_message pieces are encrypted into 16 KiB records and the ciphertext
+// sent with SEND. File pieces always go through user space (no splice): READ into a
+// pooled chunk by io_uring, then encrypted -- or, with send_strategy::mmap_copy,
+// encrypted straight from the segment's mapping when its pages are known resident
+// (net/residency.h; a cold page must not fault on the reactor thread). Measurements and
+// the reason READ is the default: connection_tls.cc.
 #include "base/out_message.h"
 #include "net/completion.h"
 #include "net/frame.h"
@@ -34,13 +42,17 @@ struct io_uring_sqe;
 namespace sluice::net {
 
 class reactor;
+class tls_context;
+class tls_session;
 
 class connection : public std::enable_shared_from_this<connection> {
     struct passkey {};
 
 public:
-    static std::shared_ptr<connection> make(reactor& r, int fd, std::string peer);
-    connection(passkey, reactor& r, int fd, std::string peer);
+    // tls: speak TLS as the server side of this context; nullptr: plaintext.
+    static std::shared_ptr<connection> make(reactor& r, int fd, std::string peer,
+                                            std::shared_ptr<const tls_context> tls = nullptr);
+    connection(passkey, reactor& r, int fd, std::string peer, std::shared_ptr<const tls_context> tls);
     ~connection();
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
@@ -60,6 +72,7 @@ public:
     // is received into it, already faulted in (net/frame_pool.h). Optional; reactor thread.
     void recycle_frame(frame f);
     bool is_closed() const { return _closed; }
+    bool is_tls() const { return _tls != nullptr; }
     const std::string& peer() const { return _peer; }
     size_t queued_bytes() const { return _queued_bytes; }
 
@@ -101,6 +114,10 @@ private:
     void schedule_send();
     void send_next();
     piece_mode mode_of(const out_message::piece& p) const;
+    // When the chosen path cannot run -- the segment's descriptor cannot be (re)opened or
+    // no pipe can be made (EMFILE under a low `ulimit -n`) -- a file piece still goes out
+    // from the segment's mapping if that covers it, rather than failing the connection.
+    piece_mode fallback_mode(const out_message::piece& p) const;
     const out_message::piece* current_piece();
     void send_gathered();
     void send_splice(const out_message::piece& p);
@@ -114,6 +131,16 @@ private:
     void splice_out_done(int32_t res, uint32_t flags);
     void splice_chain_done();
     bool send_failed(int32_t res, std::string_view what);
+
+    // TLS (connection_tls.cc)
+    void tls_receive(std::span<const uint8_t> cipher);
+    void tls_failed();
+    void tls_send_next();
+    bool tls_fill();  // true: a file READ was issued instead (or the connection failed)
+    void tls_read_chunk(const out_message::piece& p);  // completes in read_done
+    void tls_consume_plain(size_t n);
+    void tls_idle();
+    void tls_send_done(int32_t res, uint32_t flags);
 
     reactor* _reactor;  // nullptr once detached
     int _fd;
@@ -157,9 +184,17 @@ private:
     op _splice_out_op{"splice_out", this, &connection::splice_out_done};
     std::optional<pipe_pair> _pipe;
     size_t _pipe_fill = 0;
+    bool _no_splice = false;  // a pipe could not be made: this connection stops splicing
     unsigned _splice_in_len = 0;
     int32_t _splice_in_res = 0;
     int32_t _splice_out_res = 0;
+    // TLS: _tls_out[_tls_out_sent, size) is ciphertext being sent; the session fills the
+    // other buffer meanwhile (they swap, net/tls.h). File pieces read for encryption use
+    // _chunk/_chunk_len, with _chunk_sent counting the bytes encrypted.
+    std::unique_ptr<tls_session> _tls;
+    std::vector<uint8_t> _tls_out;
+    size_t _tls_out_sent = 0;
+    op _tls_send_op{"tls_send", this, &connection::tls_send_done};
 };
 
 }  // namespace sluice::net

@@ -44,17 +44,26 @@ void connection::schedule_send() {
 connection::piece_mode connection::mode_of(const out_message::piece& p) const {
     if (!p.is_file) return piece_mode::memory;
     switch (_reactor->config().file_send) {
-        case send_strategy::splice: return piece_mode::splice;
-        case send_strategy::buffered: return piece_mode::buffered;
+        case send_strategy::splice:
+            return !_no_splice && p.slice.file->fd() >= 0 ? piece_mode::splice : fallback_mode(p);
+        case send_strategy::buffered:
+            return p.slice.file->fd() >= 0 ? piece_mode::buffered : fallback_mode(p);
         case send_strategy::mmap_copy:
             // Only pages known resident are sent from the mapping: a cold page would fault
             // (a disk read) inside the SEND on the reactor thread (KAFKA-7504). Anything
             // else -- not mapped, beyond the mapping, not resident -- is read by io_uring.
-            return _reactor->residency().resident(p.slice.file, p.slice.position, p.length)
-                       ? piece_mode::mmap_copy
-                       : piece_mode::buffered;
+            if (_reactor->residency().resident(p.slice.file, p.slice.position, p.length)) return piece_mode::mmap_copy;
+            return p.slice.file->fd() >= 0 ? piece_mode::buffered : fallback_mode(p);
     }
     return piece_mode::buffered;
+}
+
+connection::piece_mode connection::fallback_mode(const out_message::piece& p) const {
+    const auto& f = *p.slice.file;
+    // A cold page may fault on the reactor here; that beats dropping the connection,
+    // and only happens while descriptors or pipes are exhausted.
+    if (f.mapped() != nullptr && p.slice.position + p.length <= f.mapped_size()) return piece_mode::mmap_copy;
+    return piece_mode::buffered;  // the read fails and closes the connection with the reason
 }
 
 const out_message::piece* connection::current_piece() {
@@ -74,6 +83,7 @@ const out_message::piece* connection::current_piece() {
 
 void connection::send_next() {
     if (_closed || _send_ops > 0 || _reactor == nullptr) return;
+    if (_tls) return tls_send_next();
     const out_message::piece* p = current_piece();
     if (p == nullptr) {
         release_send_resources();
@@ -153,6 +163,12 @@ void connection::send_splice(const out_message::piece& p) {
     if (!_pipe) {
         auto pp = _reactor->pipes().acquire();
         if (!pp) {
+            if (fallback_mode(p) == piece_mode::mmap_copy) {
+                log::warn("net", "{}: cannot create a pipe for splice ({}); sending from the mapping instead",
+                          _peer, pp.error().message());
+                _no_splice = true;
+                return send_gathered();
+            }
             log::error("net", "{}: cannot create a pipe for splice: {}", _peer, pp.error().message());
             close_with("no pipe for splice");
             return;

@@ -75,15 +75,17 @@ std::string format_peer(const sockaddr_storage& ss) {
 
 }  // namespace
 
-listener::listener(reactor& r, int fd, int port, accept_fn on_accept)
-    : completion("accept"), _reactor(r), _fd(fd), _port(port), _on_accept(std::move(on_accept)) {}
+listener::listener(reactor& r, int fd, int port, accept_fn on_accept, std::shared_ptr<const tls_context> tls)
+    : completion("accept"), _reactor(r), _fd(fd), _port(port), _on_accept(std::move(on_accept)),
+      _tls(std::move(tls)) {}
 
 listener::~listener() {
     if (_fd >= 0) ::close(_fd);
 }
 
 result<std::unique_ptr<listener>> listener::open(reactor& r, const std::string& host,
-                                                 uint16_t port, accept_fn on_accept) {
+                                                 uint16_t port, accept_fn on_accept,
+                                                 std::shared_ptr<const tls_context> tls) {
     socklen_t len = 0;
     auto addr = resolve(host, port, len);
     if (!addr) return addr.error();
@@ -106,8 +108,8 @@ result<std::unique_ptr<listener>> listener::open(reactor& r, const std::string& 
     int bound_port = bound.ss_family == AF_INET
                          ? ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port)
                          : ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
-    log::info("net", "shard {} listening on {}", r.shard_id(), format_peer(bound));
-    return std::unique_ptr<listener>(new listener(r, fd, bound_port, std::move(on_accept)));
+    log::info("net", "shard {} listening on {}{}", r.shard_id(), format_peer(bound), tls ? " (TLS)" : "");
+    return std::unique_ptr<listener>(new listener(r, fd, bound_port, std::move(on_accept), std::move(tls)));
 }
 
 void listener::arm() {
@@ -155,7 +157,7 @@ void listener::accepted(int fd) {
     socklen_t peer_len = sizeof peer;
     ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len);
     ++_reactor.counters().connections_accepted;
-    auto conn = connection::make(_reactor, fd, format_peer(peer));
+    auto conn = connection::make(_reactor, fd, format_peer(peer), _tls);
     log::debug("net", "shard {} accepted {}", _reactor.shard_id(), conn->peer());
     if (_on_accept) _on_accept(conn);
     conn->start();

@@ -15,15 +15,18 @@ namespace sluice::net {
 
 class connection;
 class reactor;
+class tls_context;
 
 class listener final : public completion {
 public:
     using accept_fn = std::function<void(std::shared_ptr<connection>)>;
 
     // Binds host:port with SO_REUSEADDR + SO_REUSEPORT. host: numeric IPv4/IPv6, "" or
-    // "0.0.0.0" for any, or a name (resolved once, at startup).
+    // "0.0.0.0" for any, or a name (resolved once, at startup). `tls`: accepted connections
+    // speak TLS with this (server) context; nullptr: plaintext.
     static result<std::unique_ptr<listener>> open(reactor& r, const std::string& host,
-                                                  uint16_t port, accept_fn on_accept);
+                                                  uint16_t port, accept_fn on_accept,
+                                                  std::shared_ptr<const tls_context> tls = nullptr);
     ~listener();
 
     int port() const { return _port; }
@@ -32,13 +35,14 @@ public:
     void complete(int32_t res, uint32_t flags) override;
 
 private:
-    listener(reactor& r, int fd, int port, accept_fn on_accept);
+    listener(reactor& r, int fd, int port, accept_fn on_accept, std::shared_ptr<const tls_context> tls);
     void accepted(int fd);
 
     reactor& _reactor;
     int _fd;
     int _port;
     accept_fn _on_accept;
+    std::shared_ptr<const tls_context> _tls;
     bool _armed = false;
     bool _closed = false;
 };

@@ -415,9 +415,10 @@ void reactor::shutdown() {
 // ---- listening ----
 
 result<int> reactor::listen(const std::string& host, uint16_t port,
-                            std::function<void(std::shared_ptr<connection>)> on_accept) {
+                            std::function<void(std::shared_ptr<connection>)> on_accept,
+                            std::shared_ptr<const tls_context> tls) {
     SLUICE_ASSERT(owned_by_caller(), "listen from a foreign thread: use post()");
-    auto l = listener::open(*this, host, port, std::move(on_accept));
+    auto l = listener::open(*this, host, port, std::move(on_accept), std::move(tls));
     if (!l) return l.error();
     int bound = (*l)->port();
     (*l)->arm();

@@ -39,6 +39,7 @@ namespace sluice::net {
 class buffer_ring;
 class connection;
 class listener;
+class tls_context;
 
 struct reactor_config {
     unsigned shard_id = 0;
@@ -65,6 +66,13 @@ struct reactor_stats {
     uint64_t residency_checks = 0;        // mincore calls made for mmap_copy pieces
     uint64_t mmap_copy_not_resident = 0;  // mmap_copy pieces sent buffered: pages not resident
     uint64_t frames_reused = 0;           // large frames received into a recycled buffer
+    // TLS connections (every file piece goes through user space to be encrypted)
+    uint64_t tls_handshakes = 0;          // completed
+    uint64_t tls_failures = 0;            // handshake or record errors (connection closed)
+    uint64_t bytes_encrypted_memory = 0;  // plaintext from in-memory pieces
+    uint64_t bytes_encrypted_mapped = 0;  // file pieces encrypted straight from a resident mapping
+    uint64_t bytes_encrypted_read = 0;    // file pieces read into a chunk first (not resident)
+    uint64_t bytes_sent_tls = 0;          // ciphertext bytes the socket took
 };
 
 class reactor {
@@ -87,9 +95,11 @@ public:
     void cancel_timer(uint64_t id);  // no-op if it already ran or was cancelled
 
     // Listens on host:port with SO_REUSEPORT (each shard binds the same port; the kernel
-    // spreads connections). Port 0 picks a free port. Returns the bound port.
+    // spreads connections). Port 0 picks a free port. Returns the bound port. With `tls`
+    // every accepted connection speaks TLS (server side) before any frame is delivered.
     result<int> listen(const std::string& host, uint16_t port,
-                       std::function<void(std::shared_ptr<connection>)> on_accept);
+                       std::function<void(std::shared_ptr<connection>)> on_accept,
+                       std::shared_ptr<const tls_context> tls = nullptr);
 
     unsigned shard_id() const { return _config.shard_id; }
     const reactor_config& config() const { return _config; }

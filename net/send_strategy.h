@@ -13,8 +13,10 @@ enum class send_strategy {
     // socket buffer). Falls back to `buffered` when the slice is not inside the mapping
     // or its pages are not all in the page cache (mincore, net/residency.h).
     mmap_copy,
-    // IORING_OP_READ into a pooled 1 MiB chunk, then SEND: two copies; also the TLS path.
+    // IORING_OP_READ into a pooled 1 MiB chunk, then SEND: two copies.
     buffered,
+    // TLS connections never splice: `mmap_copy` there means "encrypt from the resident
+    // mapping", anything else "READ into a chunk, then encrypt" (net/connection_tls.cc).
 };
 
 constexpr std::string_view to_string(send_strategy s) {

@@ -26,6 +26,17 @@
 
 namespace sluice::storage {
 
+// How an existing index file is opened.
+enum class index_open_mode {
+    // Count the entries already in the file (a binary search for the zero tail).
+    load,
+    // The owner rebuilds the index from the log right away (recovery): the file is cut to
+    // zero length first, so neither stale entries nor the pages of a preallocated file
+    // left by a crash are ever read -- an unclean start of a mostly-empty log then costs
+    // two ftruncates, not page faults across a 10 MiB sparse file.
+    discard,
+};
+
 // A preallocated mmapped file of fixed-size entries (Kafka's AbstractIndex).
 class index_file {
 public:
@@ -39,7 +50,8 @@ public:
     // Opens or creates the file. active: grow it to max_bytes so appends fit; else map
     // only what is there. Entries already in the file count, minus a zero tail.
     static result<index_file> open(const std::filesystem::path& path, size_t entry_size,
-                                   size_t max_bytes, bool active);
+                                   size_t max_bytes, bool active,
+                                   index_open_mode mode = index_open_mode::load);
 
     size_t entries() const { return _entries; }
     size_t max_entries() const { return _max_entries; }
@@ -60,6 +72,9 @@ public:
     std::error_code grow();
     std::error_code flush();
     std::error_code remove();
+    // Unmaps the pages from this process (they stay in the page cache): an idle index
+    // then costs no resident memory.
+    void release_memory();
 
 private:
     std::error_code map(size_t file_bytes);
@@ -95,7 +110,8 @@ public:
     static constexpr size_t entry_bytes = 8;
 
     static result<offset_index> open(const std::filesystem::path& path, int64_t base_offset,
-                                     size_t max_bytes, bool active);
+                                     size_t max_bytes, bool active,
+                                     index_open_mode mode = index_open_mode::load);
 
     // Largest entry with offset <= target, or {base_offset, 0} when there is none.
     offset_position lookup(int64_t target) const;
@@ -124,7 +140,8 @@ public:
     static constexpr size_t entry_bytes = 12;
 
     static result<time_index> open(const std::filesystem::path& path, int64_t base_offset,
-                                   size_t max_bytes, bool active);
+                                   size_t max_bytes, bool active,
+                                   index_open_mode mode = index_open_mode::load);
 
     // Largest entry with timestamp < target, or {-1, base_offset} when there is none.
     timestamp_offset lookup_before(int64_t target) const;

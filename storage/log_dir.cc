@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <charconv>
 #include <chrono>
 #include <fmt/format.h>
@@ -244,6 +245,25 @@ result<meta_properties> ensure_meta_properties(const fs::path& dir, int32_t brok
         return updated;
     }
     return m;
+}
+
+}  // namespace sluice::storage
+
+namespace sluice::storage {
+
+std::error_code sync_log_dir(const std::filesystem::path& dir) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return errno_code(errno);
+    // syncfs writes back every dirty inode of the filesystem and commits the journal once;
+    // since Linux 5.8 it also reports writeback errors of the filesystem.
+    int rc = ::syncfs(fd);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) {
+        log::error("storage", "{}: syncfs: {}", dir.string(), std::strerror(err));
+        return errno_code(err);
+    }
+    return {};
 }
 
 }  // namespace sluice::storage

@@ -82,6 +82,13 @@ result<meta_properties> ensure_meta_properties(const std::filesystem::path& dir,
                                                int32_t broker_id,
                                                const std::string& cluster_id);
 
+// Makes everything written under dir durable with one syncfs(2) of its filesystem
+// (data, index trims, new and removed files, directories): the fast clean stop, instead
+// of an fdatasync per partition. Call it after partition_log::close() of every log in
+// dir and before writing the checkpoints and the clean-shutdown marker. An error means
+// some data may not be on disk: do not write the marker (the next start recovers).
+std::error_code sync_log_dir(const std::filesystem::path& dir);
+
 // Durable small-file replacement used by the writers above (tmp + fsync + rename + dir fsync).
 std::error_code write_file_atomically(const std::filesystem::path& file, std::string_view contents);
 

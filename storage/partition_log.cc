@@ -60,7 +60,9 @@ result<std::unique_ptr<partition_log>> partition_log::open(const fs::path& dir,
 
 std::error_code partition_log::load(const open_options& opts) {
     std::error_code ec;
-    fs::create_directories(_dir, ec);
+    // A log found on disk starts with a synced directory; a new one (or new segment
+    // files) makes it dirty until the next flush.
+    _dir_dirty = fs::create_directories(_dir, ec);
     if (ec) return ec;
     bool clean = opts.clean_shutdown.value_or(
         fs::exists(_dir.parent_path() / clean_shutdown_marker, ec));
@@ -80,6 +82,7 @@ std::error_code partition_log::load(const open_options& opts) {
         auto seg = segment::create(_dir, start, _cfg, opts.now_ms);
         if (!seg) return seg.error();
         _segments.push_back(std::move(*seg));
+        _dir_dirty = true;
     } else if (auto err = load_segments(bases, clean, opts.recovery_point.value_or(bases.front()))) {
         return err;
     }
@@ -87,8 +90,15 @@ std::error_code partition_log::load(const open_options& opts) {
     _log_start = std::clamp(opts.log_start_offset.value_or(0), _segments.front()->base_offset(),
                             _log_end);
     _high_watermark = std::clamp(opts.high_watermark.value_or(_log_end), _log_start, _log_end);
-    _recovery_point = _log_end;
+    // After an unclean stop what was recovered may still be only in the page cache (a
+    // process crash keeps it, a machine crash does not): the recovery point moves only
+    // when a flush makes it durable (Kafka's LogLoader does the same).
+    _recovery_point = clean ? _log_end
+                            : std::clamp(opts.recovery_point.value_or(_segments.front()->base_offset()),
+                                         _segments.front()->base_offset(), _log_end);
     _first_dirty = std::clamp(opts.cleaner_checkpoint.value_or(0), _segments.front()->base_offset(), _log_end);
+    // Loading read the tails through the mappings; an idle partition keeps none of it.
+    for (auto& seg : _segments) seg->release_memory();
     log::info("storage", "{}: loaded {} segment(s), offsets [{}, {}), {} start", _dir.string(),
               _segments.size(), _log_start, _log_end, clean ? "clean" : "unclean");
     return {};
@@ -96,12 +106,19 @@ std::error_code partition_log::load(const open_options& opts) {
 
 std::error_code partition_log::load_segments(const std::vector<int64_t>& bases, bool clean,
                                              int64_t recovery_point) {
+    // Segments from the one holding the recovery point on are re-validated after an
+    // unclean stop; their indexes are rebuilt anyway, so they are not even read.
+    auto holding = std::upper_bound(bases.begin(), bases.end(), recovery_point);
+    size_t first_unflushed = clean ? bases.size()
+                             : holding == bases.begin()
+                                 ? 0
+                                 : static_cast<size_t>(holding - bases.begin() - 1);
     for (size_t i = 0; i < bases.size(); ++i) {
-        auto seg = segment::open(_dir, bases[i], _cfg, i + 1 == bases.size());
+        auto mode = i >= first_unflushed ? index_open_mode::discard : index_open_mode::load;
+        auto seg = segment::open(_dir, bases[i], _cfg, i + 1 == bases.size(), mode);
         if (!seg) return seg.error();
         _segments.push_back(std::move(*seg));
     }
-    size_t first_unflushed = clean ? _segments.size() : segment_index_for(recovery_point);
     for (size_t i = 0; i < first_unflushed; ++i) {
         auto& seg = *_segments[i];
         if (seg.sanity_check() && !seg.load_tail()) continue;
@@ -138,6 +155,7 @@ std::error_code partition_log::recover_from(size_t first) {
                           _dir.string(), victim->base_offset());
                 if (auto ec = victim->remove_files()) return ec;
                 _segments.pop_back();
+                _dir_dirty = true;
             }
             return seg.reactivate(true);  // seg is the active segment now; no slices exist yet
         }
@@ -283,6 +301,9 @@ std::error_code partition_log::roll(int64_t next_base, int64_t now_ms) {
         return seg.error();
     }
     log::debug("storage", "{}: rolled to segment {}", _dir.string(), next_base);
+    // A sealed segment is read through its mapping; its descriptor comes back on demand
+    // (unless a slice of it is out: then a sender may be using the descriptor).
+    if (old.use_count() == 1) old->release_fd();
     _segments.push_back(std::move(*seg));
     _dir_dirty = true;
     return {};
@@ -374,7 +395,15 @@ timestamp_offset partition_log::max_timestamp() const {
 
 // ---- maintenance -----------------------------------------------------------------------
 
+bool partition_log::flush_needed() const { return _recovery_point < _log_end || _dir_dirty; }
+
 std::error_code partition_log::flush() {
+    // Nothing written since the last flush: no fdatasync, no msync (a clean stop of
+    // 10,000 idle partitions must not pay 10,000 disk round trips).
+    if (!flush_needed()) {
+        _unflushed_messages = 0;
+        return {};
+    }
     for (size_t i = segment_index_for(_recovery_point); i < _segments.size(); ++i) {
         if (auto ec = _segments[i]->flush()) return ec;
     }
@@ -396,8 +425,10 @@ result<bool> partition_log::maybe_flush(int64_t now_ms) {
 
 size_t partition_log::release_idle_fds() {
     size_t closed = 0;
-    for (auto& seg : _segments)
+    for (auto& seg : _segments) {
         if (seg.use_count() == 1 && seg->release_fd()) ++closed;
+        seg->release_memory();
+    }
     return closed;
 }
 
@@ -406,10 +437,22 @@ size_t partition_log::open_fds() const {
                                              [](const auto& s) { return s->fd_open(); }));
 }
 
-std::error_code partition_log::close() {
+std::error_code partition_log::close() { return close(close_mode::seal); }
+
+std::error_code partition_log::close(close_mode mode) {
     if (_closed) return {};
+    if (mode == close_mode::flush) {
+        if (auto ec = flush()) return ec;  // still open: the caller may retry or seal
+    }
     _closed = true;
     return _segments.back()->seal();
+}
+
+void partition_log::synced() {
+    SLUICE_ASSERT(_closed, "synced() of open log {}: use flush()", _dir.string());
+    _recovery_point = _log_end;
+    _dir_dirty = false;
+    _unflushed_messages = 0;
 }
 
 std::error_code partition_log::truncate_to(int64_t offset) {

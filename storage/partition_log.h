@@ -59,6 +59,11 @@ struct open_options {
     int64_t now_ms = 0;  // for the roll timer of a newly created segment
 };
 
+enum class close_mode {
+    seal,   // trim the active segment's indexes; durability is the caller's (sync_log_dir)
+    flush,  // flush() then seal
+};
+
 class partition_log {
 public:
     ~partition_log();
@@ -109,11 +114,21 @@ public:
     timestamp_offset max_timestamp() const;
 
     // fdatasync of segments holding unflushed data, then the recovery point moves to
-    // the log end.
+    // the log end. Costs nothing when !flush_needed().
     std::error_code flush();
+    // Data past the recovery point, or segment files created/removed since the last flush.
+    bool flush_needed() const;
     // Seals the active segment (trims indexes). The object must not be used afterwards
-    // except for destruction; outstanding slices stay valid.
+    // except for destruction (and synced()); outstanding slices stay valid.
+    // close_mode::seal (= close()): no fsync. The fast clean stop seals every log, then
+    // makes the whole log dir durable with one sync_log_dir() (log_dir.h) and calls
+    // synced() on each log before writing the checkpoints and the clean-shutdown marker.
+    // close_mode::flush: flush() first (one log alone; serial fsyncs for many).
+    std::error_code close(close_mode mode);
     std::error_code close();
+    // After close() and a successful sync_log_dir() of this log's dir: everything written
+    // is durable, so recovery_point() becomes the log end (for the checkpoint).
+    void synced();
 
     // Removes every offset >= offset (replication: truncate to the leader's epoch end).
     // Whole batches go; below the first segment the log restarts empty at offset.
@@ -136,7 +151,8 @@ public:
 
     // Closes the .log descriptors of segments nobody else holds (no file_slice out); the
     // next read or append reopens them. The owner calls it for idle partitions so that
-    // many partitions fit under a modest `ulimit -n`. Returns how many it closed.
+    // many partitions fit under a modest `ulimit -n`. Also drops the resident pages of
+    // the log and index mappings (segment::release_memory). Returns how many it closed.
     size_t release_idle_fds();
     size_t open_fds() const;
 

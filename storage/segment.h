@@ -47,10 +47,12 @@ public:
                                                    int64_t base_offset, const log_config& cfg,
                                                    int64_t now_ms, std::string_view suffix = {});
     // An existing segment. The caller then either checks it (sanity_check/load_tail)
-    // or recovers it.
+    // or recovers it. index_open_mode::discard when it will be recovered right away: the
+    // index files are cut to nothing instead of being read (index.h).
     static result<std::shared_ptr<segment>> open(const std::filesystem::path& dir,
                                                  int64_t base_offset, const log_config& cfg,
-                                                 bool active);
+                                                 bool active,
+                                                 index_open_mode mode = index_open_mode::load);
 
     // file_handle
     // Opens the .log file on first use (see release_fd); -1 if that fails.
@@ -95,8 +97,9 @@ public:
     // The first batch (from the time index) with maxTimestamp >= ts.
     result<std::optional<batch_header>> find_by_timestamp(int64_t ts) const;
 
-    // Checks for a clean start: entries strictly increasing (a memory-speed scan of the
-    // mapping), the first and last offset-index entries naming real batch boundaries.
+    // Checks for a clean start, touching only the ends of each index (as Kafka does): the
+    // first and last offset-index entries name real batch boundaries with the right last
+    // offsets and increase; the time index's first and last entries are ordered.
     // false means rebuild.
     bool sanity_check() const;
     // Walks from the last index entry to the end: next offset, max timestamp, bytes since
@@ -123,6 +126,11 @@ public:
     // reference (use_count() == 1, no file_slice out). Returns whether one was open.
     bool release_fd();
     bool fd_open() const { return _fd.load(std::memory_order_relaxed) >= 0; }
+    // Drops this process's page-table entries of the log and index mappings (the pages
+    // stay in the page cache; a later access faults them back). Safe while a slice is
+    // being sent from another thread: the mapping is shared and file-backed, so a reader
+    // just refaults the same bytes.
+    void release_memory();
     // Unlinks the three files; open descriptors (and slices) stay valid.
     std::error_code remove_files();
     // Retention: renames the three files to <name>.deleted (removed later, after
@@ -136,7 +144,8 @@ public:
 private:
     segment(const std::filesystem::path& dir, int64_t base_offset, const log_config& cfg,
             std::string_view suffix = {});
-    std::error_code open_files(bool create, bool active);
+    std::error_code open_files(bool create, bool active,
+                               index_open_mode mode = index_open_mode::load);
     std::error_code map_log(uint64_t reserve);
     int open_fd() const;
     void index_batch(const batch_header& h, uint64_t position);

@@ -10,7 +10,7 @@ produces a few records to every partition, then measures with the broker idle:
     "Metadata answered" and "every partition log loaded" (the broker's
     "storage <dir>: loaded N segment(s)" lines since the restart), and that every
     partition still holds its records (a ListOffsets sweep with the high watermark).
-Writes bench/results/scale-<date>.md and prints the JSON figures on stdout.
+Writes bench/results/scale-<date>-<HHMM>.md (UTC) and prints the JSON figures on stdout.
 
     /usr/bin/python3 bench/scale/scale_partitions.py [--build build] [--topics 100]
         [--partitions 100] [--records 3] [--nofile 0]
@@ -128,7 +128,8 @@ def main() -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (args.nofile, args.nofile))
     total = args.topics * args.partitions
     fig: dict = {"partitions": total, "topics": args.topics, "records_per_partition": args.records,
-                 "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0]}
+                 "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+                 "loadavg_at_start": [round(x, 2) for x in os.getloadavg()]}
     with tempfile.TemporaryDirectory(prefix="sluice-scale-") as work:
         zk = h.ZooKeeper(Path(work) / "zk")
         zk.start()
@@ -157,6 +158,7 @@ def main() -> int:
             base = fig["empty_broker"]["rss_mb"]
             fig["rss_kb_per_idle_partition"] = round(
                 (fig["idle_after_clean_restart"]["rss_mb"] - base) * 1024 / total, 1)
+            fig["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
             broker.stop(timeout_s=900)
             ok = True
         finally:
@@ -177,15 +179,20 @@ def write_report(fig: dict, out: Path) -> None:
         _write_report(fig, out)
     except KeyError as e:  # an incomplete run: keep the raw figures
         out.mkdir(parents=True, exist_ok=True)
-        path = out / f"scale-{datetime.date.today().isoformat()}.md"
+        path = out / f"scale-{_stamp()}.md"
         path.write_text(f"# Scale run (incomplete: {e!r} missing)\n\n```json\n{json.dumps(fig, indent=1)}\n```\n")
         print(f"wrote {path} (incomplete)", file=sys.stderr)
 
 
+def _stamp() -> str:
+    """UTC date and time, so that every run keeps its own report."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d-%H%M")
+
+
 def _write_report(fig: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    day = datetime.date.today().isoformat()
-    path = out / f"scale-{day}.md"
+    day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    path = out / f"scale-{_stamp()}.md"
     lines = [f"# Scale: {fig['partitions']} partitions on one broker ({day})", "",
              f"{fig['topics']} topics x {fig['partitions'] // fig['topics']} partitions, created with "
              f"AdminClient.create_topics; {fig['records_per_partition']} records produced to each; "

@@ -111,13 +111,20 @@ std::vector<broker_config_def> build_broker_table() {
          "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", {},
          "Security protocol of each listener name."},
         {"listeners", ct::string, "PLAINTEXT://:9092", {}, "Addresses this broker listens on."},
+        {"log.cleaner.backoff.ms", ct::int64, "15000", at_least(0),
+         "How often each shard looks for compacted partitions that are due for cleaning."},
         {"log.cleaner.enable", ct::boolean, "true", {}, "Run the log cleaner (compaction)."},
+        {"log.cleaner.threads", ct::int32, "1", at_least(0),
+         "Cleaner threads; accepted, Sluice runs one cleaner thread (tasks are queued)."},
         {"log.dir", ct::string, "/tmp/kafka-logs", {}, "Log directory when log.dirs is not set."},
         {"log.dirs", ct::string, std::nullopt, {}, "Log directories."},
         {"log.flush.offset.checkpoint.interval.ms", ct::int32, "60000", between(0, int_max),
          "How often the recovery points are checkpointed."},
         {"log.flush.start.offset.checkpoint.interval.ms", ct::int32, "60000", between(0, int_max),
          "How often the log start offsets are checkpointed."},
+        {"log.max.open.files", ct::int32, "0", at_least(0),
+         "Sluice: open segment descriptors allowed across all partitions; idle partitions release theirs "
+         "beyond it (0: half the process's RLIMIT_NOFILE soft limit)."},
         {"log.retention.check.interval.ms", ct::int64, "300000", at_least(1),
          "How often partitions are checked for segments to delete by retention."},
         {"num.partitions", ct::int32, "1", at_least(1), "Partitions of auto-created topics."},
@@ -420,6 +427,11 @@ partition_settings make_partition_settings(const std::map<std::string, std::stri
         if (!check_value(def->name, def->type, def->valid, eff[key])) return *parse_long(eff[key]);
         return *parse_long(std::string(def->default_value));
     };
+    auto real = [&](const char* key) -> double {
+        const auto* def = find_topic_config(key);
+        if (!check_value(def->name, def->type, def->valid, eff[key])) return *parse_double(eff[key]);
+        return *parse_double(std::string(def->default_value));
+    };
     partition_settings s;
     auto& lc = s.log;
     lc.segment_bytes = static_cast<uint64_t>(num("segment.bytes"));
@@ -432,8 +444,14 @@ partition_settings make_partition_settings(const std::map<std::string, std::stri
                                     : storage::timestamp_type::create_time;
     lc.retention_ms = num("retention.ms");
     lc.retention_bytes = num("retention.bytes");
-    s.duties.flush_messages = num("flush.messages");
-    s.duties.flush_ms = num("flush.ms");
+    lc.cleanup_policy = storage::parse_cleanup_policy(eff["cleanup.policy"]).value_or(storage::cleanup_delete);
+    lc.delete_retention_ms = num("delete.retention.ms");
+    lc.min_cleanable_dirty_ratio = real("min.cleanable.dirty.ratio");
+    lc.min_compaction_lag_ms = num("min.compaction.lag.ms");
+    lc.max_compaction_lag_ms = num("max.compaction.lag.ms");
+    lc.file_delete_delay_ms = num("file.delete.delay.ms");
+    lc.flush_interval_messages = num("flush.messages");
+    lc.flush_interval_ms = num("flush.ms");
     return s;
 }
 
@@ -442,6 +460,21 @@ int64_t broker_long(const std::map<std::string, std::string>& broker_raw, std::s
         if (auto v = parse_long(it->second)) return *v;
     if (const auto* def = find_broker_config(key); def && def->default_value)
         if (auto v = parse_long(std::string(*def->default_value))) return *v;
+    return fallback;
+}
+
+bool broker_bool(const std::map<std::string, std::string>& broker_raw, std::string_view key, bool fallback) {
+    auto parse = [](std::string v) -> std::optional<bool> {
+        v = trim(v);
+        std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return std::tolower(c); });
+        if (v == "true") return true;
+        if (v == "false") return false;
+        return std::nullopt;
+    };
+    if (auto it = broker_raw.find(std::string(key)); it != broker_raw.end())
+        if (auto v = parse(it->second)) return *v;
+    if (const auto* def = find_broker_config(key); def && def->default_value)
+        if (auto v = parse(std::string(*def->default_value))) return *v;
     return fallback;
 }
 

@@ -124,21 +124,18 @@ std::vector<described_config> describe_broker(const std::map<std::string, std::s
 std::map<std::string, std::string> effective_topic_configs(const std::map<std::string, std::string>& overrides,
                                                            const std::map<std::string, std::string>& broker_raw);
 
-// What the broker's background duties need beyond storage::log_config.
-struct duty_settings {
-    int64_t flush_messages = INT64_MAX;  // flush.messages
-    int64_t flush_ms = INT64_MAX;        // flush.ms
-    bool operator==(const duty_settings&) const = default;
-};
-
+// Every per-partition setting the broker derives from the topic configs: storage's
+// log_config carries all of them (retention, compaction, delayed deletes, flush
+// intervals); a struct so broker-only settings have a place to go.
 struct partition_settings {
     storage::log_config log;
-    duty_settings duties;
 };
 partition_settings make_partition_settings(const std::map<std::string, std::string>& overrides,
                                            const std::map<std::string, std::string>& broker_raw);
 
 // A broker-level number (server.properties, else the table default, else fallback).
 int64_t broker_long(const std::map<std::string, std::string>& broker_raw, std::string_view key, int64_t fallback);
+// A broker-level boolean, likewise ("true"/"false", any case).
+bool broker_bool(const std::map<std::string, std::string>& broker_raw, std::string_view key, bool fallback);
 
 }  // namespace sluice::broker::configs

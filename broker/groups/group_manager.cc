@@ -221,7 +221,7 @@ void group_manager::load_step(int32_t p, int32_t leader_epoch) {
         size_t at = 0;
         while (at + storage::batch_header_size <= bytes.size()) {
             auto h = storage::parse_batch_header(bytes.data() + at);
-            if (h.batch_length <= 0 || at + h.size_bytes() > bytes.size()) break;
+            if (h.size_bytes() < storage::batch_header_size || at + h.size_bytes() > bytes.size()) break;
             load_batch(*st.loading, {bytes.data() + at, h.size_bytes()});
             next = std::max(next, h.last_offset() + 1);
             at += h.size_bytes();
@@ -238,6 +238,12 @@ void group_manager::load_step(int32_t p, int32_t leader_epoch) {
 
 void group_manager::load_batch(load_state& st, std::span<const uint8_t> batch) {
     auto h = storage::parse_batch_header(batch.data());
+    // Recovery checked the log tail only; a damaged batch further back must not turn
+    // into committed offsets.
+    if (storage::compute_batch_crc(batch) != h.crc) {
+        log::error("groups", "skipping a batch with a bad CRC at offset {} of {}", h.base_offset, offsets_topic);
+        return;
+    }
     if (h.is_control()) return;
     if (h.codec() != storage::compression::none) {
         log::warn("groups", "skipping a compressed batch at offset {} of {} (not written by Sluice)", h.base_offset,

@@ -49,6 +49,7 @@ part_result delete_on_owner(shard& sh, const deletion& d) {
         return out;
     }
     out.low_watermark = log.log_start_offset();
+    sh.note_use(*p);
     return out;
 }
 

@@ -59,6 +59,7 @@ read_outcome read_on_owner(shard& sh, const read_ref& ref) {
     }
     out.slices = std::move(r.slices);
     out.bytes = r.total_bytes;
+    sh.note_use(*p);  // LRU clock and open-descriptor count of the fd budget
     return out;
 }
 

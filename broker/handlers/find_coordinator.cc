@@ -7,6 +7,7 @@
 // once in its log, and clients keep getting COORDINATOR_NOT_AVAILABLE.
 // Transaction coordinators (key type 1) are not provided here.
 #include "base/log.h"
+#include "broker/configs/config_table.h"
 #include "broker/groups/hash.h"
 #include "broker/groups/group_manager.h"
 #include "broker/handlers/handlers.h"
@@ -51,7 +52,10 @@ void create_offsets_topic(shard& sh) {
               cfg.offsets_topic_replication_factor);
     srv.coordinator().create_topic(
         name, cfg.offsets_topic_num_partitions, cfg.offsets_topic_replication_factor,
-        {{"cleanup.policy", "compact"}, {"compression.type", "producer"}, {"segment.bytes", "104857600"}},
+        {{"cleanup.policy", "compact"},
+         {"compression.type", "producer"},
+         {"segment.bytes",
+          std::to_string(configs::broker_long(cfg.raw, "offsets.topic.segment.bytes", 104857600))}},
         [&srv, name](int16_t error, std::string message) {
             if (error != 0 && error != coord::errors::topic_already_exists)
                 log::error("groups", "creating {} failed: {} {}", name, error, message);

@@ -62,6 +62,32 @@ std::optional<part_outcome> check_sequence(partition& p, const storage::batch_he
     return std::nullopt;
 }
 
+// Kafka's LogValidator: a compacted topic needs a key on every record, since compaction
+// keeps the last record per key. Uncompressed batches are checked record by record;
+// compressed ones are accepted unchecked (the broker links no codecs; the cleaner keeps
+// compressed batches whole, so nothing is lost, but a keyless record survives there).
+// Structural problems are left to the append's validation, which reports them.
+std::optional<part_outcome> check_keys_for_compaction(const partition& p, std::span<const uint8_t> records) {
+    if (!p.log->config().compacted()) return std::nullopt;
+    size_t at = 0;
+    while (at + storage::batch_header_size <= records.size()) {
+        auto h = storage::parse_batch_header(records.data() + at);
+        if (h.batch_length <= 0 || h.size_bytes() > records.size() - at) break;
+        auto batch = records.subspan(at, h.size_bytes());
+        at += h.size_bytes();
+        if (h.is_control() || h.codec() != storage::compression::none) continue;
+        auto decoded = storage::decode_records(batch);
+        if (!decoded) continue;
+        for (const auto& rec : *decoded) {
+            if (rec.key) continue;
+            return part_outcome{static_cast<int16_t>(error_code::invalid_record), -1, -1, -1,
+                                fmt::format("Compacted topic cannot accept message without key in topic partition {}-{}.",
+                                            p.id.topic, p.id.partition)};
+        }
+    }
+    return std::nullopt;
+}
+
 void remember_sequence(partition& p, const storage::batch_header& h, int64_t base_offset) {
     if (h.producer_id < 0) return;
     auto& e = p.producers[h.producer_id];
@@ -79,6 +105,7 @@ part_outcome append_on_owner(shard& sh, const part_ref& ref) {
     if (ref.records.size() < storage::batch_header_size)
         return {static_cast<int16_t>(error_code::corrupt_message), -1, -1, -1, "records shorter than a batch header"};
     auto header = storage::parse_batch_header(ref.records.data());
+    if (auto keyless = check_keys_for_compaction(*p, ref.records)) return *keyless;
     if (auto dup = check_sequence(*p, header)) return *dup;
     auto r = p->log->append(ref.records, p->leader_epoch, now_ms());
     if (r.error != storage::log_errc::ok) {
@@ -88,6 +115,7 @@ part_outcome append_on_owner(shard& sh, const part_ref& ref) {
                 std::string(storage::make_error_code(r.error).message())};
     }
     remember_sequence(*p, header, r.base_offset);
+    sh.note_use(*p);
     p->log->set_high_watermark(p->log->log_end_offset());
     p->notify_appended();
     return {0, r.base_offset, r.log_append_time, r.log_start_offset};

@@ -71,10 +71,80 @@ TEST_CASE("effective values: override, then broker synonym (scaled), then defaul
     CHECK(s.log.retention_bytes == 4096);
     CHECK(s.log.segment_bytes == 1048576);
     CHECK(s.log.message_timestamp_type == sluice::storage::timestamp_type::log_append_time);
-    CHECK(s.duties.flush_messages == 10);
-    CHECK(s.duties.flush_ms == INT64_MAX);
+    CHECK(s.log.flush_interval_messages == 10);
+    CHECK(s.log.flush_interval_ms == INT64_MAX);
     // A bad stored value falls back to the default instead of breaking the log.
     CHECK(make_partition_settings({{"segment.bytes", "oops"}}, {}).log.segment_bytes == 1073741824);
+}
+
+TEST_CASE("partition settings: compaction, delayed delete and flush keys reach storage") {
+    using sluice::storage::cleanup_compact;
+    using sluice::storage::cleanup_delete;
+    // Kafka's defaults when nothing is set.
+    auto d = make_partition_settings({}, {}).log;
+    CHECK(d.cleanup_policy == cleanup_delete);
+    CHECK(d.delete_retention_ms == 86400000);
+    CHECK(d.min_cleanable_dirty_ratio == doctest::Approx(0.5));
+    CHECK(d.min_compaction_lag_ms == 0);
+    CHECK(d.max_compaction_lag_ms == INT64_MAX);
+    CHECK(d.file_delete_delay_ms == 60000);
+    CHECK(d.flush_interval_messages == INT64_MAX);
+    CHECK(d.flush_interval_ms == INT64_MAX);
+
+    // Broker-level fallbacks (server.properties names).
+    std::map<std::string, std::string> broker = {
+        {"log.cleanup.policy", "compact"},          {"log.cleaner.delete.retention.ms", "1000"},
+        {"log.cleaner.min.cleanable.ratio", "0.25"}, {"log.cleaner.min.compaction.lag.ms", "5"},
+        {"log.cleaner.max.compaction.lag.ms", "9000"}, {"log.segment.delete.delay.ms", "77"},
+        {"log.flush.interval.messages", "3"},        {"log.flush.interval.ms", "400"},
+    };
+    auto b = make_partition_settings({}, broker).log;
+    CHECK(b.cleanup_policy == cleanup_compact);
+    CHECK(b.compacted());
+    CHECK(!b.deletes());
+    CHECK(b.delete_retention_ms == 1000);
+    CHECK(b.min_cleanable_dirty_ratio == doctest::Approx(0.25));
+    CHECK(b.min_compaction_lag_ms == 5);
+    CHECK(b.max_compaction_lag_ms == 9000);
+    CHECK(b.file_delete_delay_ms == 77);
+    CHECK(b.flush_interval_messages == 3);
+    CHECK(b.flush_interval_ms == 400);
+
+    // Topic overrides win over the broker keys.
+    auto t = make_partition_settings({{"cleanup.policy", "compact,delete"},
+                                      {"delete.retention.ms", "10"},
+                                      {"min.cleanable.dirty.ratio", "0.01"},
+                                      {"min.compaction.lag.ms", "20"},
+                                      {"max.compaction.lag.ms", "30"},
+                                      {"file.delete.delay.ms", "40"},
+                                      {"flush.messages", "50"},
+                                      {"flush.ms", "60"}},
+                                     broker)
+                 .log;
+    CHECK(t.cleanup_policy == (cleanup_compact | cleanup_delete));
+    CHECK(t.delete_retention_ms == 10);
+    CHECK(t.min_cleanable_dirty_ratio == doctest::Approx(0.01));
+    CHECK(t.min_compaction_lag_ms == 20);
+    CHECK(t.max_compaction_lag_ms == 30);
+    CHECK(t.file_delete_delay_ms == 40);
+    CHECK(t.flush_interval_messages == 50);
+    CHECK(t.flush_interval_ms == 60);
+
+    // Unparseable stored values fall back to the topic default.
+    auto bad = make_partition_settings({{"cleanup.policy", "shred"}, {"min.cleanable.dirty.ratio", "lots"}}, {}).log;
+    CHECK(bad.cleanup_policy == cleanup_delete);
+    CHECK(bad.min_cleanable_dirty_ratio == doctest::Approx(0.5));
+}
+
+TEST_CASE("broker keys of the duties: defaults and parsing") {
+    CHECK(broker_long({}, "log.cleaner.backoff.ms", -1) == 15000);
+    CHECK(broker_long({{"log.cleaner.backoff.ms", "200"}}, "log.cleaner.backoff.ms", -1) == 200);
+    CHECK(broker_long({}, "log.max.open.files", -1) == 0);
+    CHECK(broker_bool({}, "log.cleaner.enable", false));
+    CHECK(!broker_bool({{"log.cleaner.enable", "FALSE"}}, "log.cleaner.enable", true));
+    CHECK(broker_bool({{"log.cleaner.enable", "maybe"}}, "log.cleaner.enable", false));  // table default
+    CHECK(validate_broker_keys({{"log.max.open.files", "-3"}}).has_value());
+    CHECK(!validate_broker_keys({{"log.cleaner.threads", "2"}}).has_value());
 }
 
 TEST_CASE("describe topic: sources and synonyms in Kafka's order") {

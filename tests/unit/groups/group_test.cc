@@ -370,3 +370,36 @@ TEST_CASE("restore: a loaded group is Stable with its members and expires them w
     CHECK(g->members().empty());
     CHECK(g->state() == group_state::empty);
 }
+
+TEST_CASE("a join during CompletingRebalance fails parked syncs; old-generation commits pass until the rejoin") {
+    test_host host;
+    host.cfg.initial_rebalance_delay_ms = 0;
+    auto g = std::make_shared<group>(host, "g", 0);
+    join_slot ja;
+    g->join(jreq("", "a"), ja.cb());
+    host.advance(0);
+    REQUIRE(ja.done);
+    std::string a = ja.r.member_id;
+    REQUIRE(g->state() == group_state::completing_rebalance);
+    // A follower-less leader has not synced yet when a second member arrives: the
+    // group goes back to PreparingRebalance and a SyncGroup for generation 1 is refused.
+    join_slot jb;
+    g->join(jreq("", "b"), jb.cb());
+    CHECK(g->state() == group_state::preparing_rebalance);
+    sync_slot sa;
+    g->sync(sreq(1, a, {{a, {1}}}), sa.cb());
+    REQUIRE(sa.done);
+    CHECK(sa.r.error == E(error_code::rebalance_in_progress));
+    CHECK(host.stores == 0);
+    // The revoking member commits what it consumed before it rejoins (librdkafka's
+    // on_revoke): accepted with the old generation while the group prepares.
+    CHECK(g->validate_commit(1, a, std::nullopt) == 0);
+    join_slot ja2;
+    g->join(jreq(a, "a"), ja2.cb());
+    REQUIRE(ja2.done);
+    REQUIRE(jb.done);
+    CHECK(ja2.r.generation_id == 2);
+    CHECK(g->state() == group_state::completing_rebalance);
+    // Between the join answers and the leader's SyncGroup, commits must wait.
+    CHECK(g->validate_commit(2, a, std::nullopt) == E(error_code::rebalance_in_progress));
+}

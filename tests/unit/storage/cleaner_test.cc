@@ -454,6 +454,7 @@ TEST_CASE("idle descriptors are released and reopened on demand") {
     REQUIRE(log->segment_count() > 2);
     {
         auto held = log->read(0, 100, true);  // holds segment 0
+        REQUIRE(held.slices.at(0).file->fd() >= 0);  // a sender opened it (sealed: lazily)
         size_t closed = log->release_idle_fds();
         CHECK(closed >= 1);
         CHECK(log->segments().front()->fd_open());
