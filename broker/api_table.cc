@@ -9,12 +9,16 @@ namespace sluice::broker {
 namespace {
 
 // Versions are the ones Kafka 3.9 accepts that Sluice fully honours:
-// - Produce from 3 and Fetch from 4: record batch v2 only (no magic 0/1 message sets,
-//   no down-conversion). librdkafka needs Produce 3 and Fetch 4 inside the ranges to
-//   use record batch v2; kafka-python recognises Fetch 11 as a 2.3+ broker.
+// - Produce 0-11, but record batch v2 only: magic 0/1 message sets (what only pre-0.11
+//   clients put in Produce v0-2) are refused per partition with UNSUPPORTED_FOR_MESSAGE_FORMAT
+//   (43), nothing written. v0 stays in the range because librdkafka (before 2.10) compresses
+//   gzip, snappy and lz4 only when the broker's Produce range includes v0, and silently
+//   sends such batches uncompressed otherwise.
+// - Fetch from 4: no down-conversion. librdkafka needs Produce 3 and Fetch 4 inside the
+//   ranges to use record batch v2; kafka-python recognises Fetch 11 as a 2.3+ broker.
 // - ApiVersions 0-3: v4 only differs by the KIP-848 feature levels we do not have.
 constexpr std::array entries = {
-    api_entry{0, 3, 11, handle_produce},
+    api_entry{0, 0, 11, handle_produce},
     api_entry{1, 4, 16, handle_fetch},
     api_entry{2, 0, 9, handle_list_offsets},
     api_entry{3, 0, 12, handle_metadata},

@@ -2,6 +2,7 @@
 
 #include "base/assert.h"
 #include "base/log.h"
+#include "storage/compression.h"
 #include "storage/errors.h"
 
 #include <fcntl.h>
@@ -26,8 +27,24 @@ std::string key_of(const record_view& r) {
 }
 
 // Batches the cleaner leaves alone (see the header).
-bool keep_whole(const batch_header& h) {
-    return h.codec() != compression::none || h.is_transactional() || h.is_control();
+bool keep_whole(const batch_header& h) { return h.is_transactional() || h.is_control(); }
+
+// The batch as the cleaner reads its records: `b` itself when uncompressed, else the
+// equivalent uncompressed batch (compression.h) in `scratch`. nullopt when the payload does
+// not decompress (corrupt, or past the size cap): such a batch is kept whole and gives the
+// key map nothing, which can only keep more records, never lose the latest of a key.
+std::optional<std::span<const uint8_t>> plain_records(const batch_header& h, std::span<const uint8_t> b,
+                                                      std::vector<uint8_t>& scratch, bool warn) {
+    if (h.codec() == compression::none) return b;
+    auto plain = decompress_batch(b);
+    if (!plain) {
+        if (warn)
+            log::warn("storage", "cleaner keeps {} batch at offset {} whole: {}", compression_name(h.codec()),
+                      h.base_offset, plain.error().message());
+        return std::nullopt;
+    }
+    scratch = std::move(*plain);
+    return std::span<const uint8_t>(scratch);
 }
 
 // Calls fn(header, bytes) for every batch of a sealed segment, in order.
@@ -50,6 +67,7 @@ std::error_code for_each_batch(const segment& seg, uint64_t size, Fn&& fn) {
 // would grow past max_keys. Returns the offset the map covers up to.
 result<int64_t> build_key_map(const clean_task& t, key_map& map) {
     int64_t covered = t.first_dirty;
+    std::vector<uint8_t> scratch;
     for (size_t i = 0; i < t.segments.size(); ++i) {
         const auto& seg = *t.segments[i];
         int64_t seg_end = i + 1 < t.segments.size() ? t.segments[i + 1]->base_offset() : t.end_offset;
@@ -57,7 +75,9 @@ result<int64_t> build_key_map(const clean_task& t, key_map& map) {
         if (map.size() >= t.max_map_keys && covered > t.first_dirty) break;
         auto ec = for_each_batch(seg, t.sizes[i], [&](const batch_header& h, std::span<const uint8_t> b) {
             if (keep_whole(h) || h.last_offset() < t.first_dirty) return std::error_code{};
-            auto records = decode_records(b);
+            auto plain = plain_records(h, b, scratch, false);
+            if (!plain) return std::error_code{};
+            auto records = decode_records(*plain);
             if (!records) return records.error();
             for (auto& r : *records) {
                 int64_t off = h.base_offset + r.offset_delta;
@@ -100,18 +120,33 @@ result<std::optional<std::vector<uint8_t>>> filter_segment(const segment& seg, u
                                                            segment_filter& f,
                                                            const std::atomic<bool>* stop) {
     std::vector<uint8_t> out;
+    std::vector<uint8_t> scratch;
     bool changed = false;
     auto ec = for_each_batch(seg, size, [&](const batch_header& h, std::span<const uint8_t> b) {
         if (stop && stop->load(std::memory_order_relaxed))
             return std::make_error_code(std::errc::operation_canceled);
-        if (keep_whole(h)) {
+        auto plain = keep_whole(h) ? std::nullopt : plain_records(h, b, scratch, true);
+        if (!plain) {
             out.insert(out.end(), b.begin(), b.end());
             return std::error_code{};
         }
-        auto kept = filter_records(b, [&](int64_t off, const record_view& r) { return f.keep(off, r); });
+        auto kept = filter_records(*plain, [&](int64_t off, const record_view& r) { return f.keep(off, r); });
         if (!kept) return kept.error();
-        if (kept->size() != b.size()) changed = true;
-        if (kept->empty()) f.stats.batches_removed++;
+        if (kept->size() == plain->size()) {  // nothing removed: the original bytes, codec and all
+            out.insert(out.end(), b.begin(), b.end());
+            return std::error_code{};
+        }
+        changed = true;
+        if (kept->empty()) {
+            f.stats.batches_removed++;
+            return std::error_code{};
+        }
+        if (h.codec() != compression::none) {
+            // Kafka's cleaner re-compresses the survivors with the batch's own codec.
+            auto packed = compress_batch(*kept, h.codec());
+            if (!packed) return packed.error();
+            *kept = std::move(*packed);
+        }
         out.insert(out.end(), kept->begin(), kept->end());
         return std::error_code{};
     });

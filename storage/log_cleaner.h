@@ -22,8 +22,10 @@
 // its live name (a .log.swap without its index .swap files drops the stale live indexes so
 // they are rebuilt); .deleted files are removed.
 //
-// Not compacted, kept whole: compressed batches (their records are opaque without the
-// codecs, which the storage layer does not link), transactional and control batches.
+// Compressed batches (gzip, snappy, lz4, zstd; storage/compression.h) are decompressed,
+// and a batch that loses records is re-compressed with its own codec. Kept whole: a
+// compressed batch that does not decompress (corrupt, or over the size cap), transactional
+// and control batches.
 // Keys are compared in full (Kafka hashes them to 16 bytes and bounds the map); the map
 // is bounded by max_map_keys instead: a dirty range with more keys is cut at a segment
 // boundary and the rest waits for the next pass.

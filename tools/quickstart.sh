@@ -17,7 +17,8 @@ cd "$repo"
 
 packages=(meson ninja-build pkg-config g++ liburing-dev libzookeeper-mt-dev zookeeper
           default-jre-headless libfmt-dev doctest-dev libssl-dev nlohmann-json3-dev kcat
-          python3-confluent-kafka python3-kafka python3-pytest python3-kazoo librdkafka-dev clang)
+          python3-confluent-kafka python3-kafka python3-pytest python3-kazoo librdkafka-dev clang
+          zlib1g-dev libzstd-dev liblz4-dev libsnappy-dev)
 
 say() { printf '%s\n' "$*" >&2; }
 

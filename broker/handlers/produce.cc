@@ -102,6 +102,11 @@ void remember_sequence(partition& p, const storage::batch_header& h, int64_t bas
 part_outcome append_on_owner(shard& sh, const part_ref& ref) {
     partition* p = sh.find(ref.tp);
     if (p == nullptr) return {static_cast<int16_t>(error_code::not_leader_or_follower)};
+    // The magic byte sits at offset 16 in every message format; 0/1 are the pre-0.11
+    // message sets that only Produce v0-2 clients send, which Sluice does not store.
+    if (ref.records.size() > 16 && ref.records[16] != 2)
+        return {static_cast<int16_t>(error_code::unsupported_for_message_format), -1, -1, -1,
+                "only record batch v2 (magic 2) is accepted"};
     if (ref.records.size() < storage::batch_header_size)
         return {static_cast<int16_t>(error_code::corrupt_message), -1, -1, -1, "records shorter than a batch header"};
     auto header = storage::parse_batch_header(ref.records.data());

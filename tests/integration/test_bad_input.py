@@ -196,3 +196,34 @@ def test_many_idle_connections_then_service(small_broker):
         for s in conns:
             s.close()
     assert_still_serving(small_broker, "after-idle")
+
+
+@pytest.mark.parametrize("version", [0, 2])
+def test_legacy_message_set_in_old_produce_is_refused_per_partition(small_broker, version):
+    """Produce v0-2 is advertised (librdkafka needs v0 in the range to compress), but only
+    record batch v2 is stored: a magic-1 message set gets UNSUPPORTED_FOR_MESSAGE_FORMAT
+    (43) for its partition, nothing is written, and the connection stays usable."""
+    import zlib
+    topic = f"legacy-v{version}"
+    small_broker.metadata(topic, timeout_s=10)  # auto-creates it
+    c.ck_produce(small_broker.bootstrap, topic, c.make_records(3, seed=1), partition=0)
+    # One magic-1 message: crc covers magic..value; key null, value b"old".
+    body = struct.pack(">bbq", 1, 0, 1_700_000_000_000) + kwire.i32(-1) + kwire.i32(3) + b"old"
+    message = struct.pack(">I", zlib.crc32(body)) + body
+    message_set = struct.pack(">qi", 0, len(message)) + message
+    partition = kwire.i32(0) + kwire.i32(len(message_set)) + message_set
+    request = (kwire.i16(1) + kwire.i32(5000)
+               + kwire.array([kwire.string(topic) + kwire.array([partition])]))
+    with kwire.Conn(small_broker.port) as conn:
+        resp = conn.call(kwire.API_PRODUCE, version, request)
+        (n_topics,) = struct.unpack_from(">i", resp, 0)
+        (name_len,) = struct.unpack_from(">h", resp, 4)
+        at = 6 + name_len
+        n_parts, index, error = struct.unpack_from(">iih", resp, at)
+        assert (n_topics, n_parts, index) == (1, 1, 0)
+        assert error == 43, f"expected UNSUPPORTED_FOR_MESSAGE_FORMAT, got {error}"
+        assert kwire.api_versions(small_broker.port).ranges[kwire.API_PRODUCE][0] == 0
+    assert small_broker.metadata(topic, timeout_s=10).topics[topic].error is None
+    consumed = c.ck_consume(small_broker.bootstrap, topic, {0: 3}, timeout_s=30)
+    assert [m.offset for m in consumed[0]] == [0, 1, 2]  # nothing was appended
+    assert_still_serving(small_broker)
