@@ -63,12 +63,7 @@ std::vector<fs::path> files_with(const fs::path& dir, std::string_view ext) {
 
 std::unique_ptr<partition_log> reopen(const fs::path& dir, bool clean,
                                       std::optional<int64_t> recovery_point = std::nullopt) {
-    open_options opts;
-    opts.clean_shutdown = clean;
-    opts.recovery_point = recovery_point;
-    auto log = partition_log::open(dir, small_config(), opts);
-    REQUIRE(log.has_value());
-    return std::move(*log);
+    return open_after_stop(dir, small_config(), clean, recovery_point);
 }
 
 // The log holds exactly a prefix of whole batches of the model, and is writable after.

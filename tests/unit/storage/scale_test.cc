@@ -29,12 +29,7 @@ log_config scale_config() {
 
 std::unique_ptr<partition_log> open_log(const fs::path& dir, bool clean,
                                         std::optional<int64_t> recovery_point = std::nullopt) {
-    open_options o;
-    o.clean_shutdown = clean;
-    o.recovery_point = recovery_point;
-    auto log = partition_log::open(dir, scale_config(), o);
-    REQUIRE(log.has_value());
-    return std::move(*log);
+    return open_after_stop(dir, scale_config(), clean, recovery_point);
 }
 
 void append_n(partition_log& log, int batches) {

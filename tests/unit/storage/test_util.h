@@ -100,6 +100,18 @@ inline std::vector<uint8_t> make_batch(int first, int n, int64_t ts = 1000, size
 }  // namespace sluice::storage::test
 
 namespace sluice::storage::test {
+// Opens (recovers) the log in dir as after a clean or an unclean stop.
+inline std::unique_ptr<partition_log> open_after_stop(const std::filesystem::path& dir, const log_config& cfg,
+                                                      bool clean,
+                                                      std::optional<int64_t> recovery_point = std::nullopt) {
+    open_options opts;
+    opts.clean_shutdown = clean;
+    opts.recovery_point = recovery_point;
+    auto log = partition_log::open(dir, cfg, opts);
+    REQUIRE(log.has_value());
+    return std::move(*log);
+}
+
 // Recovery and rolls log at info; keep test output to warnings and errors.
 inline const bool quiet_logs = (sluice::log::set_level(sluice::log::level::warn), true);
 }  // namespace sluice::storage::test
