@@ -1,11 +1,8 @@
 #include "bench/fetch_stream.h"
 
 #include "base/assert.h"
-#include "bench/bench_util.h"
 
-#include <unistd.h>
-
-#include <cerrno>
+#include <algorithm>
 #include <cstring>
 
 namespace sluice::bench {
@@ -25,18 +22,9 @@ fetch_stream::fetch_stream(size_t window_bytes) : _buf(new uint8_t[window_bytes]
 std::error_code fetch_stream::read_some(uint8_t* into, size_t max, size_t& got) {
     size_t want = static_cast<size_t>(std::min<uint64_t>(max, _frame_left));
     if (want == 0) return bad();  // the frame ended before its fields did
-    while (true) {
-        ssize_t n = ::read(_fd, into, want);
-        if (n > 0) {
-            got = static_cast<size_t>(n);
-            _frame_left -= got;
-            return {};
-        }
-        if (n == 0) return std::make_error_code(std::errc::connection_aborted);
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return std::make_error_code(std::errc::timed_out);
-        return errno_code(errno);
-    }
+    if (auto ec = _io.read_some(into, want, got)) return ec;
+    _frame_left -= got;
+    return {};
 }
 
 std::error_code fetch_stream::fill(size_t n) {
@@ -93,14 +81,13 @@ std::error_code fetch_stream::scan_records(uint64_t length, wire::batch_scan& sc
     return skip(length);
 }
 
-std::error_code fetch_stream::read_response(int fd, int16_t version, int32_t correlation_id, int16_t& top_error,
+std::error_code fetch_stream::read_response(socket_io io, int16_t version, int32_t correlation_id, int16_t& top_error,
                                             std::vector<partition_summary>& out) {
     SLUICE_ASSERT(version >= 4 && version <= 11, "streamed fetch v{}", version);
-    _fd = fd;
+    _io = io;
     _begin = _end = 0;
     uint8_t size_be[4];
-    if (auto ec = read_exact(fd, size_be, 4))
-        return ec == std::errc::resource_unavailable_try_again ? std::make_error_code(std::errc::timed_out) : ec;
+    if (auto ec = io.read_exact(size_be, 4)) return ec;
     _frame_left = be32(size_be);
     out.clear();
     top_error = 0;

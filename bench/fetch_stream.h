@@ -7,9 +7,10 @@
 // (kafka_wire.h decode_fetch) stays the path for --verify-crc and flexible versions.
 //
 // Never reads past the end of the frame, so it can share a connection with
-// kafka_connection::receive.
+// kafka_connection::receive. Reads plain sockets and TLS streams alike (socket_io).
 //
 // Concurrency: one fetch_stream per connection thread.
+#include "bench/bench_tls.h"
 #include "bench/kafka_wire.h"
 
 #include <cstdint>
@@ -32,7 +33,7 @@ public:
 
     // Reads the response frame answering `correlation_id` (response header v0, so
     // version <= 11). top_error: the v7+ top-level error code (0 before v7).
-    std::error_code read_response(int fd, int16_t version, int32_t correlation_id, int16_t& top_error,
+    std::error_code read_response(socket_io io, int16_t version, int32_t correlation_id, int16_t& top_error,
                                   std::vector<partition_summary>& out);
 
 private:
@@ -47,7 +48,7 @@ private:
     size_t _begin = 0;
     size_t _end = 0;
     uint64_t _frame_left = 0;  // bytes of the frame still in the socket
-    int _fd = -1;
+    socket_io _io;
 };
 
 }  // namespace sluice::bench

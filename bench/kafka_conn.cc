@@ -13,38 +13,47 @@ namespace sluice::bench {
 
 namespace {
 constexpr uint32_t response_bytes_max = 1u << 30;
-
-// A socket timeout surfaces as EAGAIN; say what it means.
-std::error_code explain(std::error_code ec) {
-    if (ec == std::errc::resource_unavailable_try_again || ec == std::errc::operation_would_block)
-        return std::make_error_code(std::errc::timed_out);
-    return ec;
-}
 }  // namespace
 
 result<std::unique_ptr<kafka_connection>> kafka_connection::open(const std::string& host, uint16_t port,
-                                                                  int io_timeout_ms) {
+                                                                  int io_timeout_ms,
+                                                                  std::shared_ptr<const tls_context> tls,
+                                                                  std::string* why) {
     auto fd = tcp_connect(host, port, std::min(io_timeout_ms, 5000), io_timeout_ms);
     if (!fd) return fd.error();
-    return std::unique_ptr<kafka_connection>(new kafka_connection(*fd, fmt::format("{}:{}", host, port)));
+    std::unique_ptr<kafka_connection> conn(new kafka_connection(*fd, fmt::format("{}:{}", host, port)));
+    if (tls) {
+        std::string reason;
+        auto session = tls_stream::handshake(std::move(tls), *fd, host, tls_stream::default_write_buffer_bytes, reason);
+        if (!session) {
+            if (why) *why = reason;
+            return session.error();
+        }
+        conn->_tls = std::move(*session);
+    }
+    return conn;
 }
 
-kafka_connection::~kafka_connection() { ::close(_fd); }
+kafka_connection::~kafka_connection() {
+    _tls.reset();
+    ::close(_fd);
+}
 
 std::error_code kafka_connection::send(std::span<const uint8_t> frame) {
-    return explain(write_all(_fd, frame.data(), frame.size()));
+    return io().write_all(frame.data(), frame.size());
 }
 
 result<std::span<const uint8_t>> kafka_connection::receive(int32_t correlation_id) {
+    auto io = this->io();
     uint8_t size_be[4];
-    if (auto ec = read_exact(_fd, size_be, 4)) return explain(ec);
+    if (auto ec = io.read_exact(size_be, 4)) return ec;
     uint32_t size = (uint32_t{size_be[0]} << 24) | (uint32_t{size_be[1]} << 16) | (uint32_t{size_be[2]} << 8) | size_be[3];
     if (size < 4 || size > response_bytes_max) return std::errc::bad_message;
     if (size > _rx_capacity) {
         _rx.reset(new uint8_t[size]);  // not value-initialised: it is overwritten by the read
         _rx_capacity = size;
     }
-    if (auto ec = read_exact(_fd, _rx.get(), size)) return explain(ec);
+    if (auto ec = io.read_exact(_rx.get(), size)) return ec;
     wire::reader r({_rx.get(), 4});
     if (r.i32() != correlation_id) return std::errc::protocol_error;
     return std::span<const uint8_t>(_rx.get() + 4, size - 4);
@@ -88,10 +97,12 @@ bool create_topic(const cluster_view& view, const discovery_options& opt, std::s
                           view.controller_id);
         return false;
     }
-    auto conn = kafka_connection::open(controller->second.first, controller->second.second, opt.io_timeout_ms);
+    std::string reason;
+    auto conn = kafka_connection::open(controller->second.first, controller->second.second, opt.io_timeout_ms, opt.tls,
+                                       &reason);
     if (!conn) {
         why = fmt::format("cannot connect to controller {}:{}: {}", controller->second.first,
-                          controller->second.second, conn.error().message());
+                          controller->second.second, reason.empty() ? conn.error().message() : reason);
         return false;
     }
     std::vector<uint8_t> frame;
@@ -128,10 +139,15 @@ bool take_leaders(const wire::metadata_response::topic& t, cluster_view& view) {
 }  // namespace
 
 result<cluster_view> discover(const discovery_options& opt, std::string& why) {
-    auto conn = kafka_connection::open(opt.host, opt.port, opt.io_timeout_ms);
+    std::string reason;
+    auto conn = kafka_connection::open(opt.host, opt.port, opt.io_timeout_ms, opt.tls, &reason);
     if (!conn) {
-        why = fmt::format("cannot connect to {}:{}: {} (is the broker running and listening there?)", opt.host,
-                          opt.port, conn.error().message());
+        // A handshake that fails before any certificate is seen usually means a PLAINTEXT port.
+        bool certificate = reason.find("certificate") != std::string::npos;
+        why = !reason.empty() ? fmt::format("{}:{}: {}{}", opt.host, opt.port, reason,
+                                            certificate ? "" : " (is that an SSL listener?)")
+                              : fmt::format("cannot connect to {}:{}: {} (is the broker running and listening there?)",
+                                            opt.host, opt.port, conn.error().message());
         return conn.error();
     }
     auto versions = ask_api_versions(**conn, opt.client_id);

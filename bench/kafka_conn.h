@@ -3,11 +3,14 @@
 // it needs before the timed part of a run (ApiVersions, Metadata, CreateTopics,
 // ListOffsets). Blocking sockets with SO_RCVTIMEO/SO_SNDTIMEO keep every call bounded:
 // a broker that stops answering turns into std::errc::resource_unavailable_try_again
-// (EAGAIN) after io_timeout_ms, never a hang.
+// (EAGAIN) after io_timeout_ms, never a hang. With a tls_context the connection speaks
+// TLS (bench_tls.h) over the same blocking socket; without one, bytes go straight to
+// read()/write().
 //
 // Concurrency: a connection belongs to one thread. Pipelining is the caller's business:
 // send() several frames, then receive() their responses in order.
 #include "base/result.h"
+#include "bench/bench_tls.h"
 #include "bench/kafka_wire.h"
 
 #include <cstdint>
@@ -21,7 +24,11 @@ namespace sluice::bench {
 
 class kafka_connection {
 public:
-    static result<std::unique_ptr<kafka_connection>> open(const std::string& host, uint16_t port, int io_timeout_ms);
+    // tls: null for PLAINTEXT. A failed TLS handshake is std::errc::protocol_error (or the
+    // socket error), with OpenSSL's reason in `why` when given.
+    static result<std::unique_ptr<kafka_connection>> open(const std::string& host, uint16_t port, int io_timeout_ms,
+                                                          std::shared_ptr<const tls_context> tls = nullptr,
+                                                          std::string* why = nullptr);
     ~kafka_connection();
     kafka_connection(const kafka_connection&) = delete;
     kafka_connection& operator=(const kafka_connection&) = delete;
@@ -35,11 +42,14 @@ public:
     result<std::span<const uint8_t>> roundtrip(std::span<const uint8_t> frame, int32_t correlation_id);
     const std::string& peer() const { return _peer; }
     // For readers that stream a response (fetch_stream); they must consume whole frames.
-    int fd() const { return _fd; }
+    socket_io io() const { return {_fd, _tls.get()}; }
+    // "TLSv1.3 TLS_AES_256_GCM_SHA384", or "" for PLAINTEXT.
+    std::string tls_description() const { return _tls ? _tls->describe() : std::string(); }
 
 private:
     kafka_connection(int fd, std::string peer) : _fd(fd), _peer(std::move(peer)) {}
     int _fd;
+    std::unique_ptr<tls_stream> _tls;  // freed before _fd is closed
     std::string _peer;
     int32_t _next_correlation_id = 1;
     std::unique_ptr<uint8_t[]> _rx;
@@ -71,6 +81,7 @@ struct discovery_options {
     int16_t produce_version_max = 7;
     int16_t fetch_version_max = 11;
     int16_t metadata_version_max = 12;
+    std::shared_ptr<const tls_context> tls;  // null: PLAINTEXT
 };
 
 // Connects to the bootstrap broker and returns the topic's leaders; errors carry a

@@ -6,7 +6,9 @@
 // are the ceilings the broker's produce and fetch paths are compared against in
 // fetch_bench.sh: a broker serving a page-cached partition can at best match the
 // sender column of "sendfile" / "splice_*" (zero-copy), "mmap_write_1m" (one copy
-// from a mapping) and "pread_write_*" (two copies through a buffer).
+// from a mapping) and "pread_write_*" (two copies through a buffer). The "tls_*" tests
+// are the TLS fetch ceiling: pread into a chunk, encrypt, write -- what the broker's TLS
+// path does -- with the suite the broker negotiates by default (reported as "cipher").
 //
 // The receiver is always a thread reading into a 1 MiB buffer; for the file-sink
 // tests it then writes what it read into a file. Output: one JSON object per line on
@@ -14,6 +16,7 @@
 //
 // Concurrency: each test owns its sockets and file descriptors; the two threads of a
 // test share only the connected socket pair and a start latch.
+#include "bench/bench_tls.h"
 #include "bench/bench_util.h"
 
 #include "base/assert.h"
@@ -67,6 +70,7 @@ struct transfer_result {
     cpu_times receiver;
     double system_s = 0;  // whole-machine busy time during the transfer
     std::error_code error;
+    std::string note;     // what the endpoints negotiated (TLS: protocol and suite)
 };
 
 struct sync_result {
@@ -129,29 +133,44 @@ result<std::pair<int, int>> loopback_pair(int io_timeout_ms) {
 }
 
 using endpoint_fn = std::function<std::error_code(int sock, uint64_t bytes)>;
+using prepare_fn = std::function<std::error_code(int sock)>;
+
+// One test's two ends. The prepare steps (TLS handshakes) run on the two threads at the
+// same time, before the clock and the CPU meters start.
+struct transfer_ends {
+    endpoint_fn send, receive;
+    prepare_fn send_prepare, receive_prepare;  // optional
+    std::function<std::string()> note;         // optional, asked after the transfer
+};
 
 // Runs sender and receiver on two threads, timed from a common start until both end.
-transfer_result run_transfer(const options& opt, uint64_t bytes, const endpoint_fn& send, const endpoint_fn& receive) {
+transfer_result run_transfer(const options& opt, uint64_t bytes, const transfer_ends& ends) {
     transfer_result r;
     auto pair = loopback_pair(opt.io_timeout_ms);
     if (!pair) {
         r.error = pair.error();
         return r;
     }
-    auto [send_fd, recv_fd] = *pair;
+    int send_fd = pair->first, recv_fd = pair->second;  // not a structured binding: lambdas capture these
     std::latch start(3);
+    std::error_code send_prepared, recv_prepared;  // written before the latch, read after it
     std::error_code send_error, recv_error;
     std::thread sender([&] {
+        if (ends.send_prepare) send_prepared = ends.send_prepare(send_fd);
         start.arrive_and_wait();
-        auto before = thread_cpu();
-        send_error = send(send_fd, bytes);
-        r.sender = thread_cpu() - before;
+        if (!send_prepared && !recv_prepared) {
+            auto before = thread_cpu();
+            send_error = ends.send(send_fd, bytes);
+            r.sender = thread_cpu() - before;
+        }
         ::shutdown(send_fd, SHUT_WR);
     });
     std::thread receiver([&] {
+        if (ends.receive_prepare) recv_prepared = ends.receive_prepare(recv_fd);
         start.arrive_and_wait();
+        if (send_prepared || recv_prepared) return;
         auto before = thread_cpu();
-        recv_error = receive(recv_fd, bytes);
+        recv_error = ends.receive(recv_fd, bytes);
         r.receiver = thread_cpu() - before;
     });
     start.arrive_and_wait();
@@ -164,7 +183,9 @@ transfer_result run_transfer(const options& opt, uint64_t bytes, const endpoint_
     ::close(send_fd);
     ::close(recv_fd);
     r.bytes = bytes;
-    r.error = send_error ? send_error : recv_error;
+    for (auto ec : {send_prepared, recv_prepared, send_error, recv_error})
+        if (ec && !r.error) r.error = ec;
+    if (ends.note) r.note = ends.note();
     return r;
 }
 
@@ -297,6 +318,76 @@ endpoint_fn mmap_write_sender(const uint8_t* map, uint64_t file_bytes, size_t ch
     };
 }
 
+// ---- TLS -------------------------------------------------------------------------
+
+// The two sessions of one TLS transfer: the sender is the TLS server (as the broker is),
+// the receiver the client. Each is made by its own thread's prepare step.
+struct tls_link {
+    std::unique_ptr<tls_stream> sender, receiver;
+};
+
+// pread() a chunk into a buffer, encrypt it, write the ciphertext with one write(): the
+// broker's TLS fetch path (an io_uring READ into a 256 KiB chunk, OpenSSL encrypting it
+// into memory, one SEND). The receiver decrypts into a 1 MiB buffer and drops it, as
+// sluice-loadgen --tls does.
+std::error_code tls_file_ends(int file_fd, uint64_t file_bytes, size_t chunk, transfer_ends& ends) {
+    std::string why;
+    auto server = tls_context::self_signed_server(why);
+    if (!server) {
+        fmt::print(stderr, "sluice-limits: {}\n", why);
+        return server.error();
+    }
+    auto client = tls_context::client("", why);
+    if (!client) {
+        fmt::print(stderr, "sluice-limits: {}\n", why);
+        return client.error();
+    }
+    auto link = std::make_shared<tls_link>();
+    // Room for a whole chunk's records (22 bytes of header and tag per 16 KiB).
+    size_t write_buffer = chunk + 16 * kib;
+    auto handshake = [](std::shared_ptr<const tls_context> ctx, int sock, size_t buffer,
+                        std::unique_ptr<tls_stream>& into) -> std::error_code {
+        std::string reason;
+        auto s = tls_stream::handshake(std::move(ctx), sock, "", buffer, reason);
+        if (!s) {
+            fmt::print(stderr, "sluice-limits: {}\n", reason);
+            return s.error();
+        }
+        into = std::move(*s);
+        return {};
+    };
+    ends.send_prepare = [=, ctx = *server](int sock) { return handshake(ctx, sock, write_buffer, link->sender); };
+    ends.receive_prepare = [=, ctx = *client](int sock) {
+        return handshake(ctx, sock, tls_stream::default_write_buffer_bytes, link->receiver);
+    };
+    ends.send = [link, chunk, file_fd, file_bytes](int, uint64_t bytes) -> std::error_code {
+        aligned_buffer buf(chunk);
+        uint64_t sent = 0;
+        while (sent < bytes) {
+            uint64_t off = sent % file_bytes;
+            size_t want = static_cast<size_t>(std::min<uint64_t>({bytes - sent, file_bytes - off, chunk}));
+            ssize_t n = ::pread(file_fd, buf.data, want, static_cast<off_t>(off));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) return n < 0 ? errno_code(errno) : std::make_error_code(std::errc::io_error);
+            if (auto ec = link->sender->write_all(buf.data, static_cast<size_t>(n))) return ec;
+            sent += static_cast<uint64_t>(n);
+        }
+        return {};
+    };
+    ends.receive = [link](int, uint64_t bytes) -> std::error_code {
+        std::vector<uint8_t> buf(mib);
+        uint64_t got = 0;
+        while (got < bytes) {
+            size_t n = 0;
+            if (auto ec = link->receiver->read_some(buf.data(), buf.size(), n)) return ec;
+            got += n;
+        }
+        return {};
+    };
+    ends.note = [link] { return link->sender ? link->sender->describe() : std::string(); };
+    return {};
+}
+
 // ---- the source file -------------------------------------------------------------
 
 // Creates (or reuses, if it has the right size) the source file with incompressible
@@ -385,6 +476,7 @@ json_line transfer_json(const std::string& test, const std::string& stat, int ru
     j.add("receiver_cpu_s_per_gb", per_gb(r.receiver.total(), r.bytes));
     j.add("cpu_s_per_gb", per_gb(r.sender.total() + r.receiver.total(), r.bytes));
     j.add("system_cpu_s_per_gb", per_gb(r.system_s, r.bytes));
+    if (!r.note.empty()) j.add("cipher", r.note);
     return j;
 }
 
@@ -406,6 +498,7 @@ transfer_result median_of(const std::vector<transfer_result>& runs) {
     m.sender = {median(su), median(ss)};
     m.receiver = {median(ru), median(rs)};
     m.system_s = median(sys);
+    m.note = runs.front().note;
     return m;
 }
 
@@ -422,7 +515,7 @@ struct transfer_test {
     std::string name;
     std::string what;
     // Builds the sender/receiver pair; may prepare files. Returns an error to skip.
-    std::function<std::error_code(context&, endpoint_fn& send, endpoint_fn& receive, int& sink_fd)> setup;
+    std::function<std::error_code(context&, transfer_ends& ends, int& sink_fd)> setup;
 };
 
 std::error_code open_sink(const context& c, sink_kind kind, uint64_t bytes, int& sink_fd) {
@@ -442,26 +535,31 @@ std::error_code open_sink(const context& c, sink_kind kind, uint64_t bytes, int&
 
 std::vector<transfer_test> transfer_tests() {
     auto file_sender = [](auto make) {
-        return [make](context& c, endpoint_fn& send, endpoint_fn& receive, int&) -> std::error_code {
-            send = make(c);
-            receive = discard_receiver();
+        return [make](context& c, transfer_ends& ends, int&) -> std::error_code {
+            ends.send = make(c);
+            ends.receive = discard_receiver();
             return {};
         };
     };
+    auto tls_sender = [](size_t chunk) {
+        return [chunk](context& c, transfer_ends& ends, int&) {
+            return tls_file_ends(c.file_fd, c.opt.file_bytes, chunk, ends);
+        };
+    };
     auto sink = [](sink_kind kind) {
-        return [kind](context& c, endpoint_fn& send, endpoint_fn& receive, int& sink_fd) -> std::error_code {
+        return [kind](context& c, transfer_ends& ends, int& sink_fd) -> std::error_code {
             uint64_t bytes = c.opt.file_bytes;
             if (auto ec = open_sink(c, kind, bytes, sink_fd)) return ec;
-            send = hot_buffer_sender();
-            receive = file_receiver(sink_fd, bytes);
+            ends.send = hot_buffer_sender();
+            ends.receive = file_receiver(sink_fd, bytes);
             return {};
         };
     };
     return {
         {"tcp_hot_buffer", "loopback TCP, write() from a hot 1 MiB user buffer",
-         [](context&, endpoint_fn& send, endpoint_fn& receive, int&) -> std::error_code {
-             send = hot_buffer_sender();
-             receive = discard_receiver();
+         [](context&, transfer_ends& ends, int&) -> std::error_code {
+             ends.send = hot_buffer_sender();
+             ends.receive = discard_receiver();
              return {};
          }},
         {"sendfile", "page-cached file -> socket, sendfile()",
@@ -476,6 +574,10 @@ std::vector<transfer_test> transfer_tests() {
          file_sender([](context& c) { return pread_write_sender(c.file_fd, c.opt.file_bytes, 64 * kib); })},
         {"mmap_write_1m", "write() to socket from a resident mmap, 1 MiB chunks",
          file_sender([](context& c) { return mmap_write_sender(c.map, c.opt.file_bytes, mib); })},
+        {"tls_pread_write_256k", "TLS: pread() 256 KiB (the broker's TLS chunk), SSL_write(), one write() per chunk",
+         tls_sender(256 * kib)},
+        {"tls_pread_write_1m", "TLS: pread() 1 MiB into a buffer, SSL_write(), one write() per chunk",
+         tls_sender(mib)},
         {"sock_to_file_cold", "socket -> new file pages (page cache, not synced)", sink(sink_kind::cold_new)},
         {"sock_to_file_warm", "socket -> overwrite resident file pages", sink(sink_kind::warm_overwrite)},
         {"sock_to_file_odirect", "socket -> file with O_DIRECT, 1 MiB aligned writes", sink(sink_kind::direct)},
@@ -491,11 +593,11 @@ int run_transfers(const options& opt, context& c, std::vector<std::string>& tabl
         if (!selected(opt, t.name)) continue;
         std::vector<transfer_result> runs;
         for (int run = 1; run <= opt.repeat; ++run) {
-            endpoint_fn send, receive;
+            transfer_ends ends;
             int sink_fd = -1;
-            auto ec = t.setup(c, send, receive, sink_fd);
+            auto ec = t.setup(c, ends, sink_fd);
             // A sink file is sized like the source file; transfers wrap inside it.
-            transfer_result r = ec ? transfer_result{} : run_transfer(opt, bytes, send, receive);
+            transfer_result r = ec ? transfer_result{} : run_transfer(opt, bytes, ends);
             if (ec) r.error = ec;
             if (sink_fd >= 0) ::close(sink_fd);
             ::unlink(c.sink_path.c_str());
@@ -517,6 +619,7 @@ int run_transfers(const options& opt, context& c, std::vector<std::string>& tabl
                                     per_gb(m.sender.total(), m.bytes), per_gb(m.receiver.total(), m.bytes),
                                     per_gb(m.sender.total() + m.receiver.total(), m.bytes),
                                     per_gb(m.system_s, m.bytes), t.what));
+        if (!m.note.empty()) table.push_back(fmt::format("{:<22} {}", "", m.note));
     }
     return failures;
 }

@@ -15,6 +15,10 @@
 // timed part of the run is reported per GB. Output: one JSON line on stdout, a summary
 // on stderr. GB = 1e9 bytes, MB = 1e6 bytes; bytes are record-batch bytes.
 //
+// --tls speaks TLS (OpenSSL, TLS 1.2/1.3, bench_tls.h) on every connection, verifying the
+// broker against --ca FILE or not at all; the negotiated suite is reported. Without it
+// the sockets are read and written directly, as before.
+//
 // Concurrency: workers share only atomics (stop flag, byte budget); each owns its
 // connection, buffers and histogram, merged after join.
 #include "bench/bench_util.h"
@@ -65,6 +69,9 @@ struct options {
     int16_t produce_version_max = 7;
     int16_t fetch_version_max = 11;
     std::string client_id = "sluice-loadgen";
+    bool tls = false;
+    std::string ca_file;                         // --ca: verify the broker's certificate
+    std::shared_ptr<const tls_context> tls_ctx;  // built from the two above in main
 };
 
 struct worker_stats {
@@ -76,6 +83,7 @@ struct worker_stats {
     log_histogram latency_ns;
     std::string failure;  // why the worker stopped early, if it did
     bool complete = true; // fetch: reached the end offsets
+    std::string tls;      // the connection's protocol and suite, "" for PLAINTEXT
 };
 
 struct shared_state {
@@ -134,11 +142,14 @@ bool take_produce_response(kafka_connection& conn, int16_t version, int32_t corr
 
 worker_stats produce_worker(const options& opt, const cluster_view& view, const work_unit& unit, shared_state& shared) {
     worker_stats s;
-    auto conn = kafka_connection::open(unit.host, unit.port, opt.io_timeout_ms);
+    std::string why;
+    auto conn = kafka_connection::open(unit.host, unit.port, opt.io_timeout_ms, opt.tls_ctx, &why);
     if (!conn) {
-        s.failure = fmt::format("cannot connect to {}:{}: {}", unit.host, unit.port, conn.error().message());
+        s.failure = fmt::format("cannot connect to {}:{}: {}", unit.host, unit.port,
+                                why.empty() ? conn.error().message() : why);
         return s;
     }
+    s.tls = (*conn)->tls_description();
     int32_t records = 0;
     auto batch = make_batch(opt, records);
     std::vector<wire::produce_partition> parts;
@@ -253,7 +264,7 @@ bool advance(const partition_summary& p, fetch_cursor& c, worker_stats& s) {
 // need batch headers, else decoded whole by the project codec (CRC checks, v12).
 std::error_code receive_fetch(const options& opt, int16_t version, kafka_connection& conn, fetch_stream& stream,
                               int32_t corr, int16_t& top_error, std::vector<partition_summary>& out) {
-    if (!opt.verify_crc && version <= 11) return stream.read_response(conn.fd(), version, corr, top_error, out);
+    if (!opt.verify_crc && version <= 11) return stream.read_response(conn.io(), version, corr, top_error, out);
     auto body = conn.receive(corr);
     if (!body) return body.error();
     auto response = wire::decode_fetch(version, *body);
@@ -267,12 +278,15 @@ std::error_code receive_fetch(const options& opt, int16_t version, kafka_connect
 
 worker_stats fetch_worker(const options& opt, const cluster_view& view, const work_unit& unit, shared_state& shared) {
     worker_stats s;
-    auto conn = kafka_connection::open(unit.host, unit.port, opt.io_timeout_ms);
+    std::string why;
+    auto conn = kafka_connection::open(unit.host, unit.port, opt.io_timeout_ms, opt.tls_ctx, &why);
     if (!conn) {
-        s.failure = fmt::format("cannot connect to {}:{}: {}", unit.host, unit.port, conn.error().message());
+        s.failure = fmt::format("cannot connect to {}:{}: {}", unit.host, unit.port,
+                                why.empty() ? conn.error().message() : why);
         s.complete = false;
         return s;
     }
+    s.tls = (*conn)->tls_description();
     std::map<int32_t, fetch_cursor> cursors;
     for (int32_t p : unit.partitions) {
         fetch_cursor c;
@@ -344,9 +358,11 @@ std::vector<work_unit> plan(const options& opt, const cluster_view& view, std::v
 bool fill_offsets(const options& opt, const cluster_view& view, std::vector<work_unit>& units, std::string& why) {
     if (view.list_offsets_version < 0) return true;
     for (auto& u : units) {
-        auto conn = kafka_connection::open(u.host, u.port, opt.io_timeout_ms);
+        std::string reason;
+        auto conn = kafka_connection::open(u.host, u.port, opt.io_timeout_ms, opt.tls_ctx, &reason);
         if (!conn) {
-            why = fmt::format("cannot connect to {}:{}: {}", u.host, u.port, conn.error().message());
+            why = fmt::format("cannot connect to {}:{}: {}", u.host, u.port,
+                              reason.empty() ? conn.error().message() : reason);
             return false;
         }
         auto start = list_offsets(**conn, view.list_offsets_version, opt.client_id, opt.topic, u.partitions, -2);
@@ -395,6 +411,8 @@ void report(const options& opt, const cluster_view& view, size_t partitions, con
     json_line j;
     j.add("bench", "loadgen").add("mode", opt.mode == run_mode::produce ? "produce" : "fetch");
     j.add("topic", opt.topic).add("partitions", static_cast<uint64_t>(partitions));
+    j.add("tls", opt.tls);
+    if (!s.tls.empty()) j.add("tls_cipher", s.tls);
     j.add("connections", static_cast<uint64_t>(t.workers)).add("pipeline", opt.pipeline);
     if (opt.mode == run_mode::produce) {
         j.add("record_size", opt.record_size).add("batch_bytes", opt.batch_bytes).add("acks", opt.acks);
@@ -421,6 +439,7 @@ void report(const options& opt, const cluster_view& view, size_t partitions, con
     fmt::print(stderr, "{} {} partition(s) over {} connection(s): {} in {:.2f} s = {:.1f} MB/s, {:.0f} records/s\n",
                opt.mode == run_mode::produce ? "produce" : "fetch", partitions, t.workers, format_bytes(s.bytes),
                t.seconds, static_cast<double>(s.bytes) / 1e6 / t.seconds, static_cast<double>(s.records) / t.seconds);
+    if (!s.tls.empty()) fmt::print(stderr, "TLS: {}{}\n", s.tls, opt.ca_file.empty() ? " (server not verified)" : "");
     fmt::print(stderr, "latency us: p50 {:.0f}  p99 {:.0f}  p99.9 {:.0f}  max {:.0f}  ({} requests)\n", us(0.5), us(0.99),
                us(0.999), us(1.0), s.latency_ns.count());
     if (t.broker_cpu_s)
@@ -477,6 +496,7 @@ run_totals run(const options& opt, const cluster_view& view, const std::vector<w
         t.sum.latency_ns.merge(s.latency_ns);
         t.sum.complete = t.sum.complete && s.complete;
         if (t.sum.failure.empty()) t.sum.failure = s.failure;
+        if (t.sum.tls.empty()) t.sum.tls = s.tls;
     }
     return t;
 }
@@ -490,9 +510,11 @@ void usage() {
                "         [--pipeline N] [--duration S] [--bytes SIZE] [--rate MB/S] [--broker-pid PID] [--timeout S]\n"
                "         [--partition-max-bytes SIZE] [--fetch-max-bytes SIZE] [--verify-crc] [--no-create]\n"
                "         [--replication-factor N] [--produce-version V] [--fetch-version V] [--io-timeout-ms MS]\n"
+               "         [--tls [--ca FILE]]\n"
                "  produce: one batch of --batch-bytes per partition per request; default 10 s. --rate paces\n"
                "           requests (MB/s over all connections); latency then counts from each due time.\n"
                "  fetch: earliest -> log end at start, as fast as possible (default 32m per partition).\n"
+               "  --tls: TLS 1.2/1.3 to an SSL listener; --ca FILE verifies the broker (default: no verification).\n"
                "  SIZE accepts k/m/g (binary). JSON line on stdout, summary on stderr.\n");
 }
 
@@ -505,6 +527,10 @@ bool parse_args(int argc, char** argv, options& opt) {
         }
         if (a == "--no-create") {
             opt.create = false;
+            continue;
+        }
+        if (a == "--tls") {
+            opt.tls = true;
             continue;
         }
         if (i + 1 >= argc) return false;
@@ -536,13 +562,14 @@ bool parse_args(int argc, char** argv, options& opt) {
         else if (a == "--fetch-version") opt.fetch_version_max = static_cast<int16_t>(std::atoi(v.c_str()));
         else if (a == "--io-timeout-ms") opt.io_timeout_ms = std::max(100, std::atoi(v.c_str()));
         else if (a == "--client-id") opt.client_id = v;
+        else if (a == "--ca") opt.ca_file = v;
         else ok = false;
         if (!ok) return false;
     }
     bool acks_ok = opt.acks == -1 || opt.acks == 0 || opt.acks == 1;
     bool versions_ok = opt.produce_version_max >= 3 && opt.produce_version_max <= 11 && opt.fetch_version_max >= 4 &&
                        opt.fetch_version_max <= 12;
-    return acks_ok && versions_ok && opt.timeout_s > 0;
+    return acks_ok && versions_ok && opt.timeout_s > 0 && (opt.tls || opt.ca_file.empty());
 }
 
 }  // namespace
@@ -560,6 +587,15 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "sluice-loadgen: --bootstrap wants HOST:PORT, got '{}'\n", opt.bootstrap);
         return 2;
     }
+    if (opt.tls) {
+        std::string why;
+        auto ctx = tls_context::client(opt.ca_file, why);
+        if (!ctx) {
+            fmt::print(stderr, "sluice-loadgen: {}\n", why);
+            return 2;
+        }
+        opt.tls_ctx = *ctx;
+    }
     discovery_options d;
     d.host = addr->first;
     d.port = addr->second;
@@ -571,6 +607,7 @@ int main(int argc, char** argv) {
     d.io_timeout_ms = std::min(opt.io_timeout_ms, 10000);
     d.produce_version_max = opt.produce_version_max;
     d.fetch_version_max = opt.fetch_version_max;
+    d.tls = opt.tls_ctx;
     std::string why;
     auto view = discover(d, why);
     if (!view) {

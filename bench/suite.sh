@@ -8,8 +8,10 @@
 # Workloads (issue 5): (a) fetch of a page-cached partition by one consumer, per
 # fetch.send.strategy; (b) produce acks=1, 1 KiB records in 1 MiB batches, 1 and 4
 # partitions; (c) 100-byte records, produce and consume, records/s; (d) produce latency
-# at fixed rates 10/100/500 MB/s, acks=1 and acks=-1; (e) TLS fetch: not implemented,
-# reported as such; (f) librdkafka's mock cluster as a reference broker on (a)-(c);
+# at fixed rates 10/100/500 MB/s, acks=1 and acks=-1; (e) TLS fetch of the (a) partition
+# through an SSL listener (self-signed certificate made with openssl), per TLS send path
+# (buffered, mmap_copy), against the bare TLS limit; (f) librdkafka's mock cluster as a
+# reference broker on (a)-(c);
 # plus a record-size sweep (100 B .. 1 MiB) and, unless --quick, reactor.threads=2.
 #
 # Usage: bench/suite.sh [--build DIR] [--quick] [--out-dir DIR] [--workdir DIR] [--keep]
@@ -19,7 +21,7 @@
 #   --wait-idle   wait (at most SECONDS) for the 1-minute load average to fall below 1.5
 #   --no-install  do not apt-get install python3-matplotlib (plots are then skipped)
 #   --profile     perf record (cpu-clock, call graphs) the broker during (b) 1 partition,
-#                 (c) produce and each strategy's first (a) run; top symbols go to
+#                 (c) produce and each strategy's first (a) and (e) run; top symbols go to
 #                 bench/results/<date>-<host>/profile-*.txt
 # Everything listens on 127.0.0.1; only processes this script started are stopped, by PID.
 set -euo pipefail
@@ -45,7 +47,7 @@ while [[ $# -gt 0 ]]; do
         --wait-idle) wait_idle=$2; shift 2 ;;
         --no-install) install=0; shift ;;
         --profile) profile=1; shift ;;
-        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "suite: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -147,7 +149,7 @@ cleanup() {
     stop_pid "$mock_pid"
     stop_pid "$broker_pid"
     stop_pid "$zk_pid"
-    [[ $keep -eq 1 ]] || rm -rf "$workdir/zk" "$workdir/logs" "$workdir/limits"
+    [[ $keep -eq 1 ]] || rm -rf "$workdir/zk" "$workdir/logs" "$workdir/limits" "$workdir/tls"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -158,7 +160,7 @@ free_port() { "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1
 log "bare limits on a $limit_size file ($limit_repeat run(s) each)"
 mkdir -p "$workdir/limits"
 "$limits" --dir "$workdir/limits" --file-size "$limit_size" --repeat "$limit_repeat" --syncs-16k 200 --syncs-1m 50 \
-    --only tcp_hot_buffer,sendfile,splice_pipe1m,pread_write_1m,mmap_write_1m,sock_to_file_cold,sock_to_file_warm,fdatasync_16k,fdatasync_1m \
+    --only tcp_hot_buffer,sendfile,splice_pipe1m,pread_write_1m,mmap_write_1m,tls_pread_write_256k,tls_pread_write_1m,sock_to_file_cold,sock_to_file_warm,fdatasync_16k,fdatasync_1m \
     2> "$workdir/limits.txt" | tag limits bare || { cat "$workdir/limits.txt" >&2; exit 1; }
 rm -rf "$workdir/limits"
 
@@ -222,7 +224,7 @@ lg() {
     local w=$1 v=$2; shift 2
     local err="$workdir/$w-$v.txt"
     local perf_pid=""
-    if [[ $profile -eq 1 ]] && [[ "$w/$v" =~ ^(b_produce/p1|c_small/produce|a_fetch/.*-1)$ ]]; then
+    if [[ $profile -eq 1 ]] && [[ "$w/$v" =~ ^(b_produce/p1|c_small/produce|a_fetch/.*-1|e_tls/.*-1)$ ]]; then
         perf record -F 999 -g -p "$broker_pid" -o "$workdir/perf-$w-$v.data" > /dev/null 2>&1 &
         perf_pid=$!
     fi
@@ -287,6 +289,34 @@ for strategy in "${strategies[@]}"; do
             --timeout 300
     done
 done
+
+# (e) TLS fetch of the same page-cached partition through an SSL listener, per TLS send
+# path: buffered (read into a 256 KiB chunk, encrypt from it) and mmap_copy (encrypt
+# straight from the resident mapping). The broker keeps its PLAINTEXT listener for the
+# readiness check; loadgen bootstraps on the SSL port and verifies the certificate.
+tls_dir="$workdir/tls"
+mkdir -p "$tls_dir"
+if openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=sluice-suite \
+        -addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout "$tls_dir/server.key" -out "$tls_dir/server.pem" \
+        > "$tls_dir/openssl.log" 2>&1; then
+    cat "$tls_dir/server.key" "$tls_dir/server.pem" > "$tls_dir/keystore.pem"  # Kafka's PEM keystore
+    tls_port=$(free_port)
+    plain_bootstrap=$bootstrap
+    for strategy in buffered mmap_copy; do
+        bootstrap=$plain_bootstrap
+        start_broker "tls-$strategy" --override "fetch.send.strategy=$strategy" \
+            --override "listeners=PLAINTEXT://$plain_bootstrap,SSL://127.0.0.1:$tls_port" \
+            --override ssl.keystore.type=PEM --override "ssl.keystore.location=$tls_dir/keystore.pem"
+        bootstrap=127.0.0.1:$tls_port
+        for run in $(seq 1 "$fetch_runs"); do
+            lg e_tls "$strategy-$run" --mode fetch --tls --ca "$tls_dir/server.pem" --topic fetch-a \
+                --partition-max-bytes 32m --fetch-max-bytes 64m --timeout 300
+        done
+    done
+    bootstrap=$plain_bootstrap
+else
+    log "(e) TLS fetch skipped: openssl could not make a certificate: $(tail -1 "$tls_dir/openssl.log")"
+fi
 
 # reactor.threads=2: does the second core add throughput?
 if [[ $quick -eq 0 ]]; then

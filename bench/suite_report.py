@@ -16,6 +16,10 @@ from collections import defaultdict
 # Bare path each fetch.send.strategy is compared with (same data path, no broker).
 STRATEGY_LIMIT = {"splice": "splice_pipe1m", "mmap_copy": "mmap_write_1m", "buffered": "pread_write_1m"}
 FILE_TO_SOCKET = ["sendfile", "splice_pipe1m", "pread_write_1m", "mmap_write_1m"]
+# (e) TLS fetch: the send paths TLS can use, and the bare TLS limits (pread into a chunk,
+# encrypt, write) at the broker's TLS chunk (256 KiB) and at 1 MiB.
+TLS_STRATEGIES = ["buffered", "mmap_copy"]
+TLS_LIMIT, TLS_LIMIT_1M = "tls_pread_write_256k", "tls_pread_write_1m"
 
 
 def load(path):
@@ -224,10 +228,48 @@ def section_latency(s, out, targets):
     out.append("")
 
 
+def section_tls(s, out):
+    """(e): TLS fetch per send path, next to the bare TLS limit and the plaintext fetch of
+    the same run. Issue 5 sets no TLS target, so nothing goes to the targets table."""
+    out.append("## (e) TLS fetch of the same page-cached partition, one consumer\n")
+    rows = {st: s.runs("e_tls", st + "-") for st in TLS_STRATEGIES}
+    if not any(rows.values()):
+        out.append("Not measured in this run (see the suite's log).\n")
+        return
+    bare, bare_1m = s.limits.get(TLS_LIMIT) or {}, s.limits.get(TLS_LIMIT_1M) or {}
+    bare_gb, bare_cpu = bare.get("gb_s"), bare.get("sender_cpu_s_per_gb")
+    broker_ciphers = sorted({r.get("tls_cipher") for rs in rows.values() for r in rs if r.get("tls_cipher")})
+    out.append(f"Bare TLS limit: `{TLS_LIMIT}` (pread 256 KiB, the broker's TLS chunk, SSL_write, one write() "
+               f"per chunk) {fmt(bare_gb, '.3f')} GB/s at {fmt(bare_cpu, '.3f')} sender CPU-s/GB "
+               f"({fmt(bare.get('receiver_cpu_s_per_gb'), '.3f')} receiver); with 1 MiB chunks "
+               f"{fmt(bare_1m.get('gb_s'), '.3f')} GB/s at {fmt(bare_1m.get('sender_cpu_s_per_gb'), '.3f')}. "
+               f"Suite negotiated: bare `{bare.get('cipher', '?')}`, broker `{', '.join(broker_ciphers) or '?'}`"
+               + (" (**differs**: the ratio compares unlike suites)"
+                  if bare.get("cipher") and broker_ciphers and broker_ciphers != [bare["cipher"]] else "")
+               + ". The CPU ratio compares the broker process with the bare *sender* thread; "
+               "plaintext columns are the same strategy's (a) fetch in this run. Medians over runs; "
+               "issue 5 sets no TLS target.\n")
+    out.append("| strategy | GB/s | bare TLS GB/s | ratio | broker CPU-s/GB | bare TLS CPU-s/GB | CPU ratio | "
+               "plaintext GB/s | TLS / plaintext | plaintext CPU-s/GB | p99 fetch RTT ms | load avg |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for strategy, rs in rows.items():
+        if not rs:
+            out.append(f"| {strategy} | failed | | | | | | | | | | |")
+            continue
+        gb = median([r.get("gb_s") for r in rs])
+        cpu = median([r.get("broker_cpu_s_per_gb") for r in rs])
+        p99 = median([r.get("lat_p99_us") for r in rs])
+        plain = s.runs("a_fetch", strategy + "-")
+        plain_gb = median([r.get("gb_s") for r in plain])
+        plain_cpu = median([r.get("broker_cpu_s_per_gb") for r in plain])
+        out.append(f"| {strategy} | {fmt(gb, '.3f')} | {fmt(bare_gb, '.3f')} | {fmt(ratio(gb, bare_gb))} | "
+                   f"{fmt(cpu, '.3f')} | {fmt(bare_cpu, '.3f')} | {fmt(ratio(cpu, bare_cpu))} | "
+                   f"{fmt(plain_gb, '.3f')} | {fmt(ratio(gb, plain_gb))} | {fmt(plain_cpu, '.3f')} | "
+                   f"{fmt(p99 and p99 / 1e3, '.1f')} | {', '.join(la(r) for r in rs)} |")
+    out.append("")
+
+
 def section_mock(s, out, targets, fetch_results):
-    out.append("## (e) TLS fetch\n")
-    out.append("Not measured: Sluice has no TLS listener yet (the buffered send path is the one TLS will use; "
-               "see the `buffered` row of (a)).\n")
     out.append("## (f) Reference: librdkafka's mock cluster, same run\n")
     out.append("The same sluice-loadgen workloads against `rd_kafka_mock_cluster` (in-process, memory only, "
                "keeps ~5 MiB per partition, so its fetch reads that much).\n")
@@ -329,6 +371,12 @@ def plots(s, plot_dir, out):
         rs = s.runs("a_fetch", strategy + "-")
         if rs:
             bars.append((f"fetch {strategy}", median([r.get("broker_cpu_s_per_gb") for r in rs]), "tab:blue"))
+    if s.limit(TLS_LIMIT, "sender_cpu_s_per_gb") is not None:
+        bars.append((f"bare {TLS_LIMIT}", s.limit(TLS_LIMIT, "sender_cpu_s_per_gb"), "grey"))
+    for strategy in TLS_STRATEGIES:
+        rs = s.runs("e_tls", strategy + "-")
+        if rs:
+            bars.append((f"TLS fetch {strategy}", median([r.get("broker_cpu_s_per_gb") for r in rs]), "tab:green"))
     for variant in ("p1", "p4"):
         r = s.one("b_produce", variant)
         if r and r.get("broker_cpu_s_per_gb") is not None:
@@ -371,6 +419,7 @@ def main():
     section_produce(s, body, targets)
     section_small(s, body, targets)
     section_latency(s, body, targets)
+    section_tls(s, body)
     section_mock(s, body, targets, fetch_results)
     section_threads(s, body)
     sweep = sorted({int(v.split("-")[1]) for (w, v) in s.by if w == "sweep"})

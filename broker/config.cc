@@ -136,7 +136,7 @@ const std::set<std::string>& known_keys() {
         "default.replication.factor", "log.segment.bytes", "log.index.interval.bytes",
         "log.index.size.max.bytes", "message.max.bytes", "socket.request.max.bytes",
         "offsets.topic.replication.factor", "offsets.topic.num.partitions", "reactor.threads",
-        "fetch.send.strategy", "queued.max.requests", "connections.max.idle.ms",
+        "fetch.send.strategy", "log.append.strategy", "log.append.direct.cache.bytes", "queued.max.requests", "connections.max.idle.ms",
         "log.message.timestamp.type",
         // accepted, used by later features or irrelevant to this implementation
         "num.network.threads", "num.io.threads", "socket.send.buffer.bytes",
@@ -406,6 +406,7 @@ std::variant<broker_config, config_error> make_config(std::map<std::string, std:
     SLUICE_INT_KEY("reactor.threads", reactor_threads, 0)
     SLUICE_INT_KEY("queued.max.requests", queued_max_requests, 1)
     SLUICE_INT_KEY("connections.max.idle.ms", connections_max_idle_ms, -1)
+    SLUICE_INT_KEY("log.append.direct.cache.bytes", log_append_direct_cache_bytes, 0)
 #undef SLUICE_INT_KEY
 #undef SLUICE_BOOL_KEY
     if (c.log_segment_bytes > INT32_MAX)
@@ -416,6 +417,12 @@ std::variant<broker_config, config_error> make_config(std::map<std::string, std:
         if (c.log_message_timestamp_type != "CreateTime" && c.log_message_timestamp_type != "LogAppendTime")
             return fail("log.message.timestamp.type",
                         "config log.message.timestamp.type: expected CreateTime or LogAppendTime");
+    }
+    if (auto* v = get("log.append.strategy")) {
+        c.log_append_strategy = trim(*v);
+        if (c.log_append_strategy != "buffered" && c.log_append_strategy != "direct")
+            return fail("log.append.strategy",
+                        fmt::format("config log.append.strategy: invalid value '{}' (expected buffered or direct)", *v));
     }
     if (auto* v = get("fetch.send.strategy")) {
         c.fetch_send_strategy = trim(*v);

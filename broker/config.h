@@ -62,6 +62,11 @@ struct broker_config {
     // was the fastest of the three paths; io_uring runs a splice from a cold page on a kernel
     // worker, so it never faults on the reactor. mmap_copy and buffered stay selectable.
     std::string fetch_send_strategy = "splice";
+    // log.append.strategy: "buffered" (page cache) or "direct" (O_DIRECT from reused
+    // chunks that also cache the newest bytes, storage/tail_cache.h); the chunks' budget
+    // is log.append.direct.cache.bytes (default 64 MiB per reactor thread).
+    std::string log_append_strategy = "buffered";
+    int64_t log_append_direct_cache_bytes = -1;
     int32_t queued_max_requests = 500;
     int64_t connections_max_idle_ms = 600000;
     std::string log_message_timestamp_type = "CreateTime";

@@ -1,4 +1,5 @@
 #include "broker/server.h"
+#include "storage/tail_cache.h"
 
 #include "base/log.h"
 #include "broker/configs/config_table.h"
@@ -313,8 +314,14 @@ int server::run() {
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     ::signal(SIGPIPE, SIG_IGN);
 
-    log::info("server", "starting broker {} ({} reactor threads, fetch send strategy {})", _config.broker_id,
-              _config.reactor_threads, _config.fetch_send_strategy);
+    log::info("server", "starting broker {} ({} reactor threads, fetch send strategy {}, log append strategy {})",
+              _config.broker_id, _config.reactor_threads, _config.fetch_send_strategy, _config.log_append_strategy);
+    if (_config.log_append_strategy == "direct") {
+        int64_t per_thread = int64_t{64} << 20;
+        storage::tail_pool::instance().set_budget(static_cast<uint64_t>(
+            _config.log_append_direct_cache_bytes >= 0 ? _config.log_append_direct_cache_bytes
+                                                       : per_thread * std::max(1, _config.reactor_threads)));
+    }
     if (!prepare_log_dirs()) return 1;
     size_fd_budget();
     _coordinator = std::make_unique<coord::coordinator>(

@@ -143,8 +143,11 @@ bool connection::tls_fill() {
             stage.put(_chunk.get() + _chunk_sent, n);
             _chunk_sent += n;
             stats.bytes_encrypted_read += n;
-        } else if (_reactor->config().file_send == send_strategy::mmap_copy &&
-                   _reactor->residency().resident(p->slice.file, p->slice.position + _piece_offset, n)) {
+        } else if ((_reactor->config().file_send == send_strategy::mmap_copy &&
+                    _reactor->residency().resident(p->slice.file, p->slice.position + _piece_offset, n)) ||
+                   (p->slice.file->fd() < 0 && fallback_mode(*p) == piece_mode::mmap_copy)) {
+            // (fallback_mode: bytes with no descriptor, such as a direct-append tail chunk, or
+            // a segment whose descriptor could not be opened.)
             // Resident: encrypt from the page cache itself, no copy into a chunk first.
             stage.put(p->slice.file->mapped() + p->slice.position + _piece_offset, n);
             stats.bytes_encrypted_mapped += n;

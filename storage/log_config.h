@@ -53,6 +53,11 @@ struct log_config {
     int64_t flush_interval_messages = std::numeric_limits<int64_t>::max();
     int64_t flush_interval_ms = std::numeric_limits<int64_t>::max();
 
+    // log.append.strategy=direct (broker-wide): appends go to disk with O_DIRECT from
+    // reused, pre-faulted chunks that also serve the newest bytes to fetches
+    // (tail_cache.h); false: through the page cache.
+    bool direct_append = false;
+
     bool compacted() const { return cleanup_policy & cleanup_compact; }
     bool deletes() const { return cleanup_policy & cleanup_delete; }
 };

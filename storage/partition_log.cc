@@ -342,7 +342,7 @@ read_result partition_log::read(int64_t fetch_offset, int32_t max_bytes, bool mi
         if (*len == 0) break;
         SLUICE_ASSERT(*pos + *len <= seg->size_bytes() && *len <= UINT32_MAX, "slice {}+{} of {}",
                       *pos, *len, seg->size_bytes());
-        r.slices.push_back(file_slice{seg, *pos, static_cast<uint32_t>(*len)});
+        segment::slices_into(seg, *pos, *len, r.slices);
         r.total_bytes += *len;
         remaining = remaining > *len ? remaining - *len : 0;
         if (remaining == 0 || *pos + *len < seg->size_bytes()) break;

@@ -9,7 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <climits>
 #include <fmt/format.h>
 
@@ -28,9 +30,12 @@ segment::segment(const fs::path& dir, int64_t base_offset, const log_config& cfg
       _timeindex_path(dir / (segment_file_name(base_offset, ".timeindex") + std::string(suffix))),
       _base_offset(base_offset),
       _cfg(cfg),
-      _next_offset(base_offset) {}
+      _next_offset(base_offset) {
+    _direct.allowed = cfg.direct_append && suffix.empty();
+}
 
 segment::~segment() {
+    if (_direct.fd >= 0) ::close(_direct.fd);
     if (_map) ::munmap(const_cast<uint8_t*>(_map), _map_bytes);
     int fd = _fd.load(std::memory_order_relaxed);
     if (fd >= 0) ::close(fd);
@@ -115,6 +120,10 @@ int segment::open_fd() const {
 }
 
 bool segment::release_fd() {
+    if (_direct.fd >= 0) {
+        ::close(_direct.fd);
+        _direct.fd = -1;
+    }
     int fd = _fd.exchange(-1, std::memory_order_acq_rel);
     if (fd < 0) return false;
     // Written data must not depend on this descriptor: the page cache keeps it, and a
@@ -124,6 +133,7 @@ bool segment::release_fd() {
 }
 
 void segment::release_memory() {
+    drop_direct(false);
     uint64_t used = mapped_size();
     if (_map && used > 0) ::madvise(const_cast<uint8_t*>(_map), (used + 4095) / 4096 * 4096, MADV_DONTNEED);
     _index.file().release_memory();
@@ -158,6 +168,8 @@ void segment::index_batch(const batch_header& h, uint64_t position) {
 std::error_code segment::truncate_file(uint64_t size) {
     // Shrink the published size first so no new slice or sender reads past it.
     _size.store(size, std::memory_order_release);
+    drop_direct(false);
+    _direct.padded = false;
     if (::ftruncate(open_fd(), static_cast<off_t>(size)) != 0) return errno_code(errno);
     return {};
 }
@@ -175,6 +187,22 @@ std::error_code segment::append(std::span<const uint8_t> batches) {
         off += h.size_bytes();
     }
     uint64_t start = size_bytes();
+    auto ec = direct_ready(batches.size()) ? append_direct(batches) : append_buffered(batches);
+    if (ec) return ec;
+    for (size_t off = 0; off < batches.size();) {
+        batch_header h = parse_batch_header(batches.data() + off);
+        index_batch(h, start + off);
+        off += h.size_bytes();
+    }
+    _size.store(start + batches.size(), std::memory_order_release);
+    return {};
+}
+
+std::error_code segment::append_buffered(std::span<const uint8_t> batches) {
+    // The chunks would miss these bytes: from here on the file serves every read until a
+    // new chunk starts at the new end.
+    drop_direct(false);
+    uint64_t start = size_bytes();
     int fd = open_fd();
     if (fd < 0) return errno_code(errno);
     for (size_t done = 0; done < batches.size();) {
@@ -190,17 +218,126 @@ std::error_code segment::append(std::span<const uint8_t> batches) {
         }
         done += static_cast<size_t>(n);
     }
-    for (size_t off = 0; off < batches.size();) {
-        batch_header h = parse_batch_header(batches.data() + off);
-        index_batch(h, start + off);
-        off += h.size_bytes();
-    }
-    _size.store(start + batches.size(), std::memory_order_release);
     return {};
+}
+
+// ---- direct appends (tail_cache.h) ---------------------------------------------------
+
+void segment::drop_direct(bool close_fd) {
+    _direct.chunks.clear();
+    if (close_fd && _direct.fd >= 0) {
+        ::close(_direct.fd);
+        _direct.fd = -1;
+    }
+}
+
+bool segment::direct_ready(size_t bytes) {
+    if (!_direct.allowed || _direct.unavailable || bytes + direct_block > tail_chunk_bytes) return false;
+    if (_direct.fd < 0) {
+        _direct.fd = ::open(_log_path.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
+        if (_direct.fd < 0) {
+            // tmpfs and some file systems refuse O_DIRECT; EMFILE is the descriptor budget.
+            if (errno != EMFILE && errno != ENFILE) {
+                _direct.unavailable = true;
+                log::warn("storage", "{}: O_DIRECT refused ({}); appending through the page cache",
+                          _log_path.string(), std::strerror(errno));
+            }
+            return false;
+        }
+    }
+    uint64_t end = size_bytes();
+    if (!_direct.chunks.empty()) {
+        const auto& cur = *_direct.chunks.back().chunk;
+        if (cur.file_start + cur.fill() == end && cur.fill() + bytes <= cur.capacity()) return true;
+    }
+    auto chunk = tail_pool::instance().acquire();
+    while (!chunk && _direct.chunks.size() > 1) {
+        _direct.chunks.erase(_direct.chunks.begin());  // our oldest, if no send holds it
+        chunk = tail_pool::instance().acquire();
+    }
+    if (!chunk) return false;
+    // The new chunk starts at the block holding the end: that block is written again in
+    // full, so its head (the end of the last batch) is copied in first.
+    uint64_t start = end / direct_block * direct_block;
+    size_t head = static_cast<size_t>(end - start);
+    if (head > 0) {
+        if (const tail_chunk* from = cached(start, head)) {
+            std::memcpy(chunk->data(), from->mapped() + (start - from->file_start), head);
+        } else if (read_bytes(start, head, chunk->data())) {
+            return false;
+        }
+    }
+    chunk->file_start = start;
+    chunk->set_fill(head);
+    _direct.chunks.push_back({std::move(chunk), end});
+    constexpr size_t max_chunks_per_segment = 4;
+    if (_direct.chunks.size() > max_chunks_per_segment) _direct.chunks.erase(_direct.chunks.begin());
+    return true;
+}
+
+std::error_code segment::append_direct(std::span<const uint8_t> batches) {
+    tail_chunk& c = *_direct.chunks.back().chunk;
+    uint64_t fill = c.fill();
+    uint64_t new_fill = fill + batches.size();
+    std::memcpy(c.data() + fill, batches.data(), batches.size());
+    uint64_t from = fill / direct_block * direct_block;
+    uint64_t to = (new_fill + direct_block - 1) / direct_block * direct_block;
+    std::memset(c.data() + new_fill, 0, to - new_fill);  // the last block's tail, past the end
+    _direct.padded = true;
+    for (uint64_t at = from; at < to;) {
+        ssize_t n = ::pwrite(_direct.fd, c.data() + at, to - at, static_cast<off_t>(c.file_start + at));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0 || n % static_cast<ssize_t>(direct_block) != 0) {
+            int err = n < 0 ? errno : EIO;
+            uint64_t start = c.file_start + fill;
+            drop_direct(true);
+            if (::ftruncate(open_fd(), static_cast<off_t>(start)) != 0)
+                log::error("storage", "{}: cannot truncate back a failed write to {}: {}",
+                           _log_path.string(), start, std::strerror(errno));
+            return errno_code(err);
+        }
+        at += static_cast<uint64_t>(n);
+    }
+    c.set_fill(new_fill);
+    return {};
+}
+
+const tail_chunk* segment::cached(uint64_t position, uint64_t length) const {
+    for (auto it = _direct.chunks.rbegin(); it != _direct.chunks.rend(); ++it) {
+        const tail_chunk& c = *it->chunk;
+        if (position >= c.file_start && position + length <= c.file_start + c.fill()) return &c;
+        if (position >= c.file_start) break;
+    }
+    return nullptr;
+}
+
+void segment::slices_into(const std::shared_ptr<segment>& self, uint64_t position, uint64_t length,
+                          std::vector<file_slice>& out) {
+    uint64_t end = position + length;
+    // From the file: everything before the first chunk's own bytes.
+    uint64_t file_end = end;
+    if (!self->_direct.chunks.empty())
+        file_end = std::min(end, std::max(position, self->_direct.chunks.front().serve_from));
+    if (file_end > position) out.push_back(file_slice{self, position, static_cast<uint32_t>(file_end - position)});
+    for (size_t i = 0; i < self->_direct.chunks.size() && file_end < end; ++i) {
+        const auto& h = self->_direct.chunks[i];
+        uint64_t chunk_end = h.chunk->file_start + h.chunk->fill();
+        uint64_t from = std::max(file_end, h.serve_from);
+        uint64_t to = std::min(end, chunk_end);
+        if (to <= from) continue;
+        out.push_back(file_slice{h.chunk, from - h.chunk->file_start, static_cast<uint32_t>(to - from)});
+        file_end = to;
+    }
+    SLUICE_ASSERT(file_end == end, "{}: slice {}+{} not covered (stopped at {})", self->_log_path.string(),
+                  position, length, file_end);
 }
 
 std::error_code segment::read_bytes(uint64_t position, size_t length, uint8_t* out) const {
     if (position + length > size_bytes()) return log_errc::corrupt_message;
+    if (const tail_chunk* c = cached(position, length)) {
+        std::memcpy(out, c->mapped() + (position - c->file_start), length);
+        return {};
+    }
     if (position + length <= mapped_size()) {
         std::memcpy(out, _map + position, length);
         return {};
@@ -221,7 +358,9 @@ result<batch_header> segment::header_at(uint64_t position) const {
     uint8_t buf[batch_header_size];
     const uint8_t* p = buf;
     if (position + batch_header_size > size_bytes()) return make_error_code(log_errc::corrupt_message);
-    if (position + batch_header_size <= mapped_size())
+    if (const tail_chunk* c = cached(position, batch_header_size))
+        p = c->mapped() + (position - c->file_start);
+    else if (position + batch_header_size <= mapped_size())
         p = _map + position;
     else if (auto ec = read_bytes(position, batch_header_size, buf))
         return ec;
@@ -396,6 +535,11 @@ result<int64_t> segment::truncate_to(int64_t offset) {
 }
 
 std::error_code segment::seal() {
+    drop_direct(true);
+    if (_direct.padded) {
+        // Direct writes end on a 4 KiB boundary: cut the zeros past the last batch.
+        if (auto ec = truncate_file(size_bytes())) return ec;
+    }
     _timeindex.maybe_append(_max_timestamp, _offset_of_max_timestamp, true);
     if (auto ec = _index.file().trim()) return ec;
     return _timeindex.file().trim();

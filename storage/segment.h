@@ -19,6 +19,7 @@
 #include "storage/index.h"
 #include "storage/log_config.h"
 #include "storage/record_batch.h"
+#include "storage/tail_cache.h"
 
 #include <atomic>
 #include <filesystem>
@@ -77,10 +78,18 @@ public:
     // Would appending `bytes` in `batches` batches ending at last_offset need a new segment?
     bool needs_roll(uint64_t bytes, int32_t batches, int64_t last_offset, int64_t now_ms) const;
 
-    // Appends whole batches whose offsets are already assigned (>= next_offset()). One
-    // pwrite loop to the page cache; no fsync. On a write error the file is truncated
-    // back and nothing changes.
+    // Appends whole batches whose offsets are already assigned (>= next_offset()). No
+    // fsync. With log_config::direct_append the bytes are copied into a tail_chunk and
+    // written from it with O_DIRECT (tail_cache.h); otherwise (or when no chunk is free,
+    // or the file system refuses O_DIRECT) one pwrite loop to the page cache. On a write
+    // error the file is truncated back and nothing changes.
     std::error_code append(std::span<const uint8_t> batches);
+
+    // Slices for [position, position + length) (whole batches): bytes still held in a
+    // tail chunk are served from it, the rest from the file. Split only at batch
+    // boundaries.
+    static void slices_into(const std::shared_ptr<segment>& self, uint64_t position,
+                            uint64_t length, std::vector<file_slice>& out);
 
     // Header of the batch at position (pread or the mapping). corrupt_message when fewer
     // than 61 bytes remain or the magic is not 2.
@@ -151,6 +160,12 @@ private:
     void index_batch(const batch_header& h, uint64_t position);
     bool index_entry_matches(const offset_position& e) const;
     std::error_code truncate_file(uint64_t size);
+    bool direct_ready(size_t bytes);
+    std::error_code append_direct(std::span<const uint8_t> batches);
+    std::error_code append_buffered(std::span<const uint8_t> batches);
+    // The chunk holding [position, position + length) whole, or nullptr.
+    const tail_chunk* cached(uint64_t position, uint64_t length) const;
+    void drop_direct(bool close_fd);
 
     std::filesystem::path _log_path;
     std::filesystem::path _index_path;
@@ -167,6 +182,22 @@ private:
     int64_t _offset_of_max_timestamp = -1;
     uint64_t _bytes_since_index = 0;
     bool _index_lost = false;  // index files were missing at open: sanity_check() fails
+    // Direct appends (owner thread only). The file may hold zeros past _size up to the
+    // next 4 KiB boundary until seal() cuts it; recovery stops at them after a crash.
+    struct direct_state {
+        bool allowed = false;      // active log segment (not a cleaner output) with direct_append
+        bool unavailable = false;  // O_DIRECT refused here: buffered from now on
+        bool padded = false;       // the file may extend past _size
+        int fd = -1;
+        // Ascending file positions; back() is being filled. Each serves bytes from its
+        // serve_from (a batch boundary) to its fill.
+        struct held {
+            std::shared_ptr<tail_chunk> chunk;
+            uint64_t serve_from = 0;
+        };
+        std::vector<held> chunks;
+    };
+    direct_state _direct;
     offset_index _index;
     time_index _timeindex;
 };

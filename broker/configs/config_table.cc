@@ -452,6 +452,8 @@ partition_settings make_partition_settings(const std::map<std::string, std::stri
     lc.file_delete_delay_ms = num("file.delete.delay.ms");
     lc.flush_interval_messages = num("flush.messages");
     lc.flush_interval_ms = num("flush.ms");
+    if (auto it = broker_raw.find("log.append.strategy"); it != broker_raw.end())
+        lc.direct_append = trim(it->second) == "direct";
     return s;
 }
 

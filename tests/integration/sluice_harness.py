@@ -287,6 +287,11 @@ class Broker:
         # Short ZooKeeper sessions keep restart-after-kill tests fast (the broker waits for
         # its old ephemeral registration to expire); 2 reactors match the CI machine.
         self.overrides = {"zookeeper.session.timeout.ms": "6000", "reactor.threads": "2"}
+        # SLUICE_TEST_OVERRIDES="k=v,k=v" runs every broker of a test run with extra
+        # settings (e.g. log.append.strategy=direct); a test's own overrides win.
+        for item in filter(None, os.environ.get("SLUICE_TEST_OVERRIDES", "").split(",")):
+            key, _, value = item.partition("=")
+            self.overrides[key.strip()] = value.strip()
         self.overrides.update(overrides or {})
         self._proc: Optional[subprocess.Popen] = None
         self.exit_codes: list[int] = []

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -43,13 +44,19 @@ inline std::vector<uint8_t> from_hex(std::string_view hex) {
 
 inline std::string as_string(std::span<const uint8_t> s) { return {s.begin(), s.end()}; }
 
-// The bytes of every slice, read with pread on the slice's fd (what a sender would send).
+// The bytes of every slice, read with pread on the slice's fd (what a sender would send),
+// or from the mapping of a slice without one.
 inline std::vector<uint8_t> slice_bytes(const read_result& r) {
     std::vector<uint8_t> out;
     for (auto& s : r.slices) {
         size_t at = out.size();
         out.resize(at + s.length);
         size_t done = 0;
+        if (s.file->fd() < 0) {  // bytes held in memory (a direct-append tail chunk)
+            REQUIRE(s.position + s.length <= s.file->mapped_size());
+            std::memcpy(out.data() + at, s.file->mapped() + s.position, s.length);
+            done = s.length;
+        }
         while (done < s.length) {
             ssize_t n = ::pread(s.file->fd(), out.data() + at + done, s.length - done,
                                 static_cast<off_t>(s.position + done));
