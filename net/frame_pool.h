@@ -19,7 +19,9 @@ namespace sluice::net {
 class frame_pool {
 public:
     static constexpr size_t min_pooled_bytes = 64 * 1024;  // smaller frames: malloc is cheap
-    static constexpr size_t max_buffers = 8;
+    // A pipelining producer keeps up to max.in.flight (librdkafka: 5, loadgen: 8) frames
+    // in flight, plus the one being assembled; 8 left a fresh 1 MiB allocation per request.
+    static constexpr size_t max_buffers = 16;
     static constexpr size_t max_buffer_bytes = 32 * 1024 * 1024;
 
     // An empty frame with capacity >= size when a pooled buffer fits (the smallest that
