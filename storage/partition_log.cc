@@ -433,8 +433,9 @@ size_t partition_log::release_idle_fds() {
 }
 
 size_t partition_log::open_fds() const {
-    return static_cast<size_t>(std::count_if(_segments.begin(), _segments.end(),
-                                             [](const auto& s) { return s->fd_open(); }));
+    size_t n = 0;
+    for (const auto& s : _segments) n += s->open_fd_count();
+    return n;
 }
 
 std::error_code partition_log::close() { return close(close_mode::seal); }

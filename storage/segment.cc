@@ -133,7 +133,7 @@ bool segment::release_fd() {
 }
 
 void segment::release_memory() {
-    drop_direct(false);
+    drop_direct(true);  // an idle partition gives its chunks back and its O_DIRECT descriptor
     uint64_t used = mapped_size();
     if (_map && used > 0) ::madvise(const_cast<uint8_t*>(_map), (used + 4095) / 4096 * 4096, MADV_DONTNEED);
     _index.file().release_memory();

@@ -135,7 +135,11 @@ public:
     // reference (use_count() == 1, no file_slice out). Returns whether one was open.
     bool release_fd();
     bool fd_open() const { return _fd.load(std::memory_order_relaxed) >= 0; }
-    // Drops this process's page-table entries of the log and index mappings (the pages
+    // Descriptors this segment holds (the .log one and, while appending direct, its
+    // O_DIRECT one); owner thread only. The descriptor budget counts these.
+    size_t open_fd_count() const { return (fd_open() ? 1 : 0) + (_direct.fd >= 0 ? 1 : 0); }
+    // Gives back the direct-append chunks and descriptor, and drops this process's
+    // page-table entries of the log and index mappings (the pages
     // stay in the page cache; a later access faults them back). Safe while a slice is
     // being sent from another thread: the mapping is shared and file-backed, so a reader
     // just refaults the same bytes.
