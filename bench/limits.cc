@@ -206,7 +206,11 @@ endpoint_fn discard_receiver() {
     };
 }
 
-enum class sink_kind { cold_new, warm_overwrite, direct };
+// cold_new: new page-cache pages, as they come (on a VM that returns free memory to the
+// host, mostly pages whose first touch faults in the hypervisor); recycled_new: new pages
+// right after an equal-sized file was written and deleted, so the allocator hands back
+// pages this guest just used (what a broker whose retention deletes segments sees).
+enum class sink_kind { cold_new, recycled_new, warm_overwrite, direct };
 
 // Fills a 1 MiB buffer from the socket, then writes it to the file at the next offset
 // (wrapping at file_bytes): the shape of a produce path that appends whole requests.
@@ -520,6 +524,18 @@ struct transfer_test {
 
 std::error_code open_sink(const context& c, sink_kind kind, uint64_t bytes, int& sink_fd) {
     ::unlink(c.sink_path.c_str());
+    if (kind == sink_kind::recycled_new) {
+        std::string scratch = c.sink_path + ".recycle";
+        int fd = ::open(scratch.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+        if (fd < 0) return errno_code(errno);
+        aligned_buffer buf(mib);
+        std::error_code ec;
+        for (uint64_t off = 0; off < bytes && !ec; off += mib)
+            ec = write_all(fd, buf.data, static_cast<size_t>(std::min<uint64_t>(mib, bytes - off)));
+        ::close(fd);
+        ::unlink(scratch.c_str());  // its page-cache pages go back to the allocator now
+        if (ec) return ec;
+    }
     int flags = O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC | (kind == sink_kind::direct ? O_DIRECT : 0);
     sink_fd = ::open(c.sink_path.c_str(), flags, 0644);
     if (sink_fd < 0) return errno_code(errno);
@@ -579,6 +595,8 @@ std::vector<transfer_test> transfer_tests() {
         {"tls_pread_write_1m", "TLS: pread() 1 MiB into a buffer, SSL_write(), one write() per chunk",
          tls_sender(mib)},
         {"sock_to_file_cold", "socket -> new file pages (page cache, not synced)", sink(sink_kind::cold_new)},
+        {"sock_to_file_recycled", "socket -> new file pages just freed by deleting an equal-sized file",
+         sink(sink_kind::recycled_new)},
         {"sock_to_file_warm", "socket -> overwrite resident file pages", sink(sink_kind::warm_overwrite)},
         {"sock_to_file_odirect", "socket -> file with O_DIRECT, 1 MiB aligned writes", sink(sink_kind::direct)},
     };

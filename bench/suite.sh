@@ -160,7 +160,7 @@ free_port() { "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1
 log "bare limits on a $limit_size file ($limit_repeat run(s) each)"
 mkdir -p "$workdir/limits"
 "$limits" --dir "$workdir/limits" --file-size "$limit_size" --repeat "$limit_repeat" --syncs-16k 200 --syncs-1m 50 \
-    --only tcp_hot_buffer,sendfile,splice_pipe1m,pread_write_1m,mmap_write_1m,tls_pread_write_256k,tls_pread_write_1m,sock_to_file_cold,sock_to_file_warm,sock_to_file_odirect,fdatasync_16k,fdatasync_1m \
+    --only tcp_hot_buffer,sendfile,splice_pipe1m,pread_write_1m,mmap_write_1m,tls_pread_write_256k,tls_pread_write_1m,sock_to_file_cold,sock_to_file_recycled,sock_to_file_warm,sock_to_file_odirect,fdatasync_16k,fdatasync_1m \
     2> "$workdir/limits.txt" | tag limits bare || { cat "$workdir/limits.txt" >&2; exit 1; }
 rm -rf "$workdir/limits"
 
@@ -270,6 +270,35 @@ for append in buffered direct; do
     done
 done
 
+# (b) and (c) once more, buffered, on recycled pages: just before each run a scratch file
+# a little larger than the run writes is written and deleted, so the page cache allocates
+# pages this guest touched a moment ago instead of pages the hypervisor has to fault in
+# (what a broker whose retention deletes segments sees; the bare counterpart is
+# sock_to_file_recycled). Fixed volumes (1 GiB) so the scratch file can cover them.
+recycle() {  # recycle MIB
+    dd if=/dev/zero of="$workdir/recycle.tmp" bs=1M count="$1" status=none 2>/dev/null || true
+    rm -f "$workdir/recycle.tmp"
+}
+start_broker append-recycled --override log.append.strategy=buffered
+for run in $(seq 1 "$produce_runs"); do
+    recycle 1100
+    lg b_produce_recycled p1 "${produce[@]}" --topic "b1r-$run" --partitions 1 --connections 1 --bytes 1g
+    recycle 1100
+    lg b_produce_recycled p4 "${produce[@]}" --topic "b4r-$run" --partitions 4 --connections 2 --bytes 1g
+    recycle 1100
+    lg c_small_recycled produce --mode produce --record-size 100 --batch-bytes 1m --acks 1 --pipeline 8 --timeout 120 \
+        --topic "c100r-$run" --partitions 4 --connections 2 --bytes 1g
+    lg c_small_recycled fetch --mode fetch --topic "c100r-$run" --timeout 120
+done
+for acks in 1 -1; do
+    for rate in 10 100 500; do
+        recycle $(( rate * lat_dur + 64 ))
+        lg d_latency_recycled "acks$acks-${rate}MBs" --mode produce --record-size 1024 --batch-bytes 64k --acks "$acks" \
+            --pipeline 32 --rate "$rate" --topic "lat${acks}r" --partitions 1 --connections 1 --duration "$lat_dur" \
+            --timeout 120
+    done
+done
+
 # record-size sweep (default strategy): produce for a short while, then read it back
 start_broker threads1
 for size in "${sweep_sizes[@]}"; do
@@ -334,7 +363,7 @@ fi
 # that neither count always gets the warmer machine. The load generator runs at nice 19:
 # on 2 cores it competes with the reactors, and at normal priority a second reactor would
 # mostly take CPU from the client. Every run records per-thread broker CPU (threads_cpu)
-# to show which threads did the work. Produce runs write fresh topics, capped at 3 GiB.
+# to show which threads did the work. Produce runs write fresh topics, capped at 2 GiB.
 if [[ $quick -eq 0 ]]; then
     threads_reps=2
     nice_lg="$workdir/loadgen-nice"
@@ -361,7 +390,8 @@ def parse(text):
     for line in text.splitlines():
         name, _, ticks = line.rpartition(" ")
         if name:
-            d[name if name.startswith("sluice-shard") else "other"] += int(ticks)
+            # io_uring's kernel workers (iou-wrk-*) run the reactors' offloaded work, e.g. splice.
+            d[name if name.startswith("sluice-shard") else "iou-wrk" if name.startswith("iou-wrk") else "other"] += int(ticks)
     return d
 b, a = parse(sys.argv[3]), parse(sys.argv[4])
 print(json.dumps({"workload": "threads_cpu", "variant": v,
@@ -379,9 +409,9 @@ EOF
         for n in 1 2; do
             start_broker "threads$n-$rep" --override "reactor.threads=$n"
             lg_threads "b_p4-r$n-$rep" "${produce[@]}" --topic "tb4-r$n-$rep" --partitions 4 --connections 2 \
-                --duration "$dur" --bytes 3g
+                --duration "$dur" --bytes 2g
             lg_threads "c_small-r$n-$rep" --mode produce --record-size 100 --batch-bytes 1m --acks 1 --pipeline 8 \
-                --timeout 120 --topic "tc100-r$n-$rep" --partitions 4 --connections 2 --duration "$dur" --bytes 3g
+                --timeout 120 --topic "tc100-r$n-$rep" --partitions 4 --connections 2 --duration "$dur" --bytes 2g
             lg_threads "b_p4_100MBs-r$n-$rep" "${produce[@]}" --topic "tb4rate-r$n-$rep" --partitions 4 --connections 2 \
                 --duration "$dur" --rate 100
             lg_threads "fetch_p4-r$n-$rep" --mode fetch --topic tfetch --connections 2 --partition-max-bytes 32m \

@@ -171,17 +171,24 @@ def section_fetch(s, out, targets):
     return results
 
 
-APPEND = (("buffered", "", "sock_to_file_cold"), ("direct", "_direct", "sock_to_file_odirect"))
+# (label, workload suffix, the bare loop that writes the same way)
+APPEND = (("buffered", "", "sock_to_file_cold"),
+          ("buffered, recycled pages", "_recycled", "sock_to_file_recycled"),
+          ("direct", "_direct", "sock_to_file_odirect"))
 
 
 def section_produce(s, out, targets):
     out.append("## (b) Produce, acks=1, 1 KiB records in 1 MiB batches\n")
     lim_cold, lim_warm, lim_direct = (s.limit("sock_to_file_cold"), s.limit("sock_to_file_warm"),
                                       s.limit("sock_to_file_odirect"))
+    lim_rec = s.limit("sock_to_file_recycled")
     out.append(f"Per `log.append.strategy`, each against the bare loop that writes the same way: `buffered` "
                f"(page cache) against socket->file into new page-cache pages (`sock_to_file_cold`, {fmt(lim_cold)} GB/s, "
                f"receiver {fmt(s.limit('sock_to_file_cold', 'receiver_cpu_s_per_gb'), '.3f')} CPU-s/GB; overwriting "
-               f"resident pages: {fmt(lim_warm)} GB/s); `direct` against socket->file with O_DIRECT from a reused buffer "
+               f"resident pages: {fmt(lim_warm)} GB/s); `buffered, recycled pages` (each 1 GiB run right after a "
+               f"scratch file was written and deleted: warm memory) against `sock_to_file_recycled` ({fmt(lim_rec)} GB/s, "
+               f"receiver {fmt(s.limit('sock_to_file_recycled', 'receiver_cpu_s_per_gb'), '.3f')} CPU-s/GB); "
+               f"`direct` against socket->file with O_DIRECT from a reused buffer "
                f"(`sock_to_file_odirect`, {fmt(lim_direct)} GB/s, receiver "
                f"{fmt(s.limit('sock_to_file_odirect', 'receiver_cpu_s_per_gb'), '.3f')} CPU-s/GB). Median run of the "
                f"number shown.\n")
@@ -298,7 +305,7 @@ def section_mock(s, out, targets, fetch_results):
     out.append("| workload | Sluice | mock | Sluice / mock | faster? |")
     out.append("|---|---:|---:|---:|---|")
     def best(workload, variant, key):  # the better log.append.strategy
-        rs = [r for r in (s.one(workload, variant), s.one(workload + "_direct", variant)) if r]
+        rs = [r for r in (s.one(workload + sfx, variant) for _, sfx, _ in APPEND) if r]
         return max(rs, key=lambda r: r.get(key) or 0) if rs else None
     pairs = [("(b) produce 1 partition, GB/s", best("b_produce", "p1", "gb_s"), s.one("f_mock", "b_p1"), "gb_s"),
              ("(b) produce 4 partitions, GB/s", best("b_produce", "p4", "gb_s"), s.one("f_mock", "b_p4"), "gb_s"),
@@ -400,7 +407,8 @@ def section_threads(s, out):
                "default `log.append.strategy`; the load generator runs at `nice -n 19` so the reactors win "
                "the two cores when they compete. `2/1` is the 2-reactor figure over the 1-reactor one: "
                "throughput should rise, CPU-s/GB stay flat (about 1). Broker CPU by thread is the mean "
-               "CPU-seconds per run of each reactor thread and of all other broker threads.\n")
+               "CPU-seconds per run of each reactor thread (shardN), of io_uring's worker threads that run "
+               "the reactors' offloaded operations such as splice (iou-wrk), and of all other broker threads.\n")
     out.append("| workload | GB/s 1 | GB/s 2 | 2/1 | records/s 1 | records/s 2 | CPU-s/GB 1 | CPU-s/GB 2 | 2/1 | "
                "broker CPU s by thread, 1 reactor | 2 reactors | load avg (1 / 2) |")
     out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|")
