@@ -341,8 +341,10 @@ THREADS_WORKLOADS = (
 THREADS_SCALING = """How the design scales past 2 cores (from the code, not measured here):
 
 - **Per core (one shard per `reactor.threads`)**: the reactor thread (`sluice-shardN`) with its own
-  io_uring (SQ 1024, CQ 4096), provided-buffer ring (256 x 64 KiB receive buffers), pipe, chunk
-  and frame pools and residency cache (`net/reactor.h`); the connections it owns; the partitions
+  io_uring (SQ 1024, CQ 4096) and that ring's kernel worker pool (`iou-wrk-*` threads, which
+  run the splice fetches: the "iou-wrk" CPU above), provided-buffer ring (256 x 64 KiB receive
+  buffers), pipe, chunk and frame pools and residency cache (`net/reactor.h`); the connections
+  it owns; the partitions
   `server::shard_of` gives it (topic hash picks the shard of partition 0, the rest follow
   round-robin, so a topic's partitions spread evenly over any shard count) with their logs,
   segments, indexes and descriptors (an equal share of `log.max.open.files`); retention and

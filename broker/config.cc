@@ -136,6 +136,7 @@ const std::set<std::string>& known_keys() {
         "default.replication.factor", "log.segment.bytes", "log.index.interval.bytes",
         "log.index.size.max.bytes", "message.max.bytes", "socket.request.max.bytes",
         "offsets.topic.replication.factor", "offsets.topic.num.partitions", "reactor.threads",
+        "reactor.stats.interval.ms",
         "fetch.send.strategy", "log.append.strategy", "log.append.direct.cache.bytes", "queued.max.requests", "connections.max.idle.ms",
         "log.message.timestamp.type",
         // accepted, used by later features or irrelevant to this implementation
@@ -404,6 +405,13 @@ std::variant<broker_config, config_error> make_config(std::map<std::string, std:
     SLUICE_INT_KEY("offsets.topic.replication.factor", offsets_topic_replication_factor, 1)
     SLUICE_INT_KEY("offsets.topic.num.partitions", offsets_topic_num_partitions, 1)
     SLUICE_INT_KEY("reactor.threads", reactor_threads, 0)
+    if (auto* v = get("reactor.stats.interval.ms")) {
+        // Read by the server from `raw` (broker/server.cc); checked here so a typo fails at start.
+        int64_t ms = 0;
+        if (!parse_int(*v, ms) || ms < 0)
+            return fail("reactor.stats.interval.ms",
+                        fmt::format("config reactor.stats.interval.ms: invalid value '{}' (expected an integer >= 0)", *v));
+    }
     SLUICE_INT_KEY("queued.max.requests", queued_max_requests, 1)
     SLUICE_INT_KEY("connections.max.idle.ms", connections_max_idle_ms, -1)
     SLUICE_INT_KEY("log.append.direct.cache.bytes", log_append_direct_cache_bytes, 0)

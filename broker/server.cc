@@ -7,6 +7,7 @@
 #include "net/connection.h"
 #include "storage/log_dir.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -54,11 +55,15 @@ server::~server() = default;
 int64_t server::next_producer_id() { return _producer_id_base + _producer_id_next.fetch_add(1); }
 
 unsigned server::shard_of(std::string_view topic, int32_t partition) const {
-    // FNV-1a: stable across runs and builds (std::hash need not be).
+    // The topic's hash picks the shard of partition 0 and the partitions follow round-robin,
+    // so any topic's partitions spread evenly over any number of shards (a hash of
+    // topic+partition leaves some shards with several and others with none), and the
+    // hash spreads many single-partition topics. FNV-1a: stable across runs and builds
+    // (std::hash need not be). Only this process uses the mapping: nothing on disk or on
+    // the wire depends on it, so a different reactor.threads after a restart is fine.
     uint64_t h = 1469598103934665603ull;
     for (unsigned char c : topic) h = (h ^ c) * 1099511628211ull;
-    h = (h ^ static_cast<uint32_t>(partition)) * 1099511628211ull;
-    return static_cast<unsigned>(h % _shards.size());
+    return static_cast<unsigned>((h + static_cast<uint32_t>(partition)) % _shards.size());
 }
 
 bool server::mark_topic_creating(const std::string& name) {
@@ -154,12 +159,17 @@ bool server::prepare_log_dirs() {
 void server::publish_snapshot(std::shared_ptr<const coord::cluster_snapshot> snap) {
     for (auto& s : _shards) {
         shard* sh = s.get();
-        sh->post([sh, snap]() { sh->apply_snapshot(snap); });
+        // Each shard gets its own control block (whose deleter holds the shared one): request
+        // handlers copy the shard's snapshot pointer, and with one control block for all
+        // shards every copy would bounce its reference count between cores.
+        std::shared_ptr<const coord::cluster_snapshot> local(snap.get(), [keep = snap](const coord::cluster_snapshot*) {});
+        sh->post([sh, local = std::move(local)]() mutable { sh->apply_snapshot(std::move(local)); });
     }
 }
 
 bool server::start_shards() {
     unsigned n = static_cast<unsigned>(std::max(1, _config.reactor_threads));
+    std::vector<net::reactor*> members;
     for (unsigned i = 0; i < n; ++i) {
         net::reactor_config rc;
         rc.shard_id = i;
@@ -172,39 +182,82 @@ bool server::start_shards() {
             return false;
         }
         _shards.push_back(std::make_unique<shard>(*this, i, std::move(r).value()));
+        members.push_back(&_shards.back()->reactor());
     }
-    std::vector<std::future<bool>> listening;
+    // Accepted connections go to the shard with the fewest (net::reactor_group).
+    _reactors = std::make_unique<net::reactor_group>(std::move(members));
+    for (auto& s : _shards) s->reactor().join(*_reactors);
+    if (!listen_all()) return false;
     for (auto& s : _shards) {
-        auto ready = std::make_shared<std::promise<bool>>();
-        listening.push_back(ready->get_future());
         shard* sh = s.get();
-        _threads.emplace_back([this, sh, ready]() {
-            bool ok = true;
-            for (const auto& l : _config.listeners) {
-                std::string name = l.name;
-                auto port = sh->reactor().listen(l.host, l.port, [sh, name](std::shared_ptr<net::connection> c) {
-                    session::start(*sh, std::move(c), name);
-                }, l.tls);  // nullptr: PLAINTEXT; SSL listeners share one context across shards
-                if (!port) {
-                    log::error("server", "cannot listen on {}:{} ({}): {}", l.host.empty() ? "0.0.0.0" : l.host,
-                               l.port, l.name, port.error().message());
-                    ok = false;
-                }
-            }
-            ready->set_value(ok);
-            if (ok) sh->reactor().run();
-        });
+        _threads.emplace_back([sh]() { sh->reactor().run(); });
+        // "sluice-shard0": per-thread CPU in top -H, perf and /proc/PID/task/*/comm.
+        auto name = fmt::format("sluice-shard{}", sh->id());
+        ::pthread_setname_np(_threads.back().native_handle(), name.substr(0, 15).c_str());
     }
-    bool ok = true;
-    for (auto& f : listening) ok = f.get() && ok;
-    return ok;
+    if (stats_interval_ms() > 0)
+        for (auto& s : _shards) {
+            shard* sh = s.get();
+            sh->post([this, sh] { arm_stats_timer(*sh); });
+        }
+    return true;
+}
+
+bool server::listen_all() {
+    // Before the reactors run, from this thread (a reactor is owned by whoever runs it, or
+    // by anyone before it runs), in the same order on every shard: a socket handed from
+    // one shard to another is served by the listener in the same position. Shard 0 binds
+    // first, so a configured port 0 becomes one kernel-chosen port that every shard shares.
+    for (size_t li = 0; li < _config.listeners.size(); ++li) {
+        const auto& l = _config.listeners[li];
+        uint16_t port = l.port;
+        for (auto& s : _shards) {
+            shard* sh = s.get();
+            std::string name = l.name;
+            auto bound = sh->reactor().listen(l.host, port, [sh, name](std::shared_ptr<net::connection> c) {
+                session::start(*sh, std::move(c), name);
+            }, l.tls);  // nullptr: PLAINTEXT; SSL listeners share one context across shards
+            if (!bound) {
+                log::error("server", "cannot listen on {}:{} ({}): {}", l.host.empty() ? "0.0.0.0" : l.host,
+                           port, l.name, bound.error().message());
+                return false;
+            }
+            port = static_cast<uint16_t>(*bound);
+        }
+    }
+    return true;
+}
+
+int64_t server::stats_interval_ms() const {
+    // reactor.stats.interval.ms: 0 (the default) logs the per-shard line only at shutdown.
+    return std::max<int64_t>(0, configs::broker_long(_config.raw, "reactor.stats.interval.ms", 0));
+}
+
+void server::log_shard_stats(shard& sh, std::string_view when) {
+    auto st = sh.reactor().stats();
+    log::info("server",
+              "shard {} {}: {} connections open ({} accepted here, {} handed to other shards, {} taken from them), "
+              "{} partitions, {} hand-offs of request work to other shards, {} stalls, {} SQ full, {} CQ overflow",
+              sh.id(), when, st.connections_open, st.connections_accepted, st.connections_handed_off,
+              st.connections_adopted, sh.partition_count(), sh.invokes_sent(), st.stalls, st.sq_full,
+              st.cq_overflow);
+}
+
+void server::arm_stats_timer(shard& sh) {
+    sh.reactor().add_timer(std::chrono::milliseconds(stats_interval_ms()), [this, &sh] {
+        log_shard_stats(sh, "now");
+        arm_stats_timer(sh);
+    });
 }
 
 void server::stop_shards() {
     for (auto& s : _shards) s->reactor().stop();
     for (auto& t : _threads)
         if (t.joinable()) t.join();
+    bool ran = !_threads.empty();
     _threads.clear();
+    if (ran)
+        for (auto& s : _shards) log_shard_stats(*s, "at shutdown");
 }
 
 std::set<std::string> server::write_checkpoints(const std::vector<shard::partition_offsets>& all) const {
@@ -356,6 +409,8 @@ int server::run() {
     _serving.store(true);
     publish_snapshot(_coordinator->snapshot());
     _background.start();
+    if (_config.log_append_strategy == "direct")
+        _background.submit([] { storage::tail_pool::instance().prefill(); });
     for (auto& s : _shards) {
         shard* sh = s.get();
         sh->post([sh] { sh->start_duties(); });

@@ -39,12 +39,15 @@ public:
     coord::coordinator& coordinator() { return *_coordinator; }
 
     // Runs work on the owner shard of `target`, then done(result) back on `origin`.
+    // Call on origin's thread. Crossing shards costs two posts (a closure on each
+    // reactor's MPSC queue, plus an eventfd wake-up when the receiver has none pending).
     template <typename Work, typename Done>
     void invoke_on(unsigned origin, unsigned target, Work work, Done done) {
         if (origin == target) {
             done(work(shard_at(target)));
             return;
         }
+        shard_at(origin).note_invoke_sent();
         shard_at(target).post([this, origin, target, work = std::move(work), done = std::move(done)]() mutable {
             auto r = work(shard_at(target));
             shard_at(origin).post([r = std::move(r), done = std::move(done)]() mutable { done(std::move(r)); });
@@ -81,8 +84,15 @@ private:
     bool prepare_log_dirs();
     // Raises the soft RLIMIT_NOFILE to the hard limit and derives the descriptor budget.
     void size_fd_budget();
+    // Creates one shard per reactor thread, joins their reactors into one group (accepted
+    // connections go to the shard with the fewest), listens, then starts the threads.
     bool start_shards();
+    bool listen_all();
     void stop_shards();
+    // One line per shard: connections (and how they were spread), partitions, stalls.
+    void log_shard_stats(shard& sh, std::string_view when);
+    void arm_stats_timer(shard& sh);  // shard thread, every reactor.stats.interval.ms
+    int64_t stats_interval_ms() const;
     void publish_snapshot(std::shared_ptr<const coord::cluster_snapshot> snap);
     void write_checkpoints_and_marker();
     // The checkpoint files of every log dir (recovery point, log start, cleaner offset); partitions not open this run keep their
@@ -96,6 +106,7 @@ private:
 
     broker_config _config;
     std::unique_ptr<coord::coordinator> _coordinator;
+    std::unique_ptr<net::reactor_group> _reactors;  // outlives the shards' reactors
     std::vector<std::unique_ptr<shard>> _shards;
     std::vector<std::thread> _threads;
     std::map<std::string, log_dir_state> _log_dirs;

@@ -34,6 +34,9 @@ public:
 
     // Any thread: runs fn on this shard's thread.
     void post(std::function<void()> fn) { _reactor->post(std::move(fn)); }
+    // Work this shard sent to other shards with server::invoke_on (shard thread only).
+    void note_invoke_sent() { ++_invokes_sent; }
+    uint64_t invokes_sent() const { return _invokes_sent; }
 
     // The cluster metadata this shard serves with (replaced as ZooKeeper changes).
     const std::shared_ptr<const coord::cluster_snapshot>& metadata() const { return _metadata; }
@@ -88,6 +91,7 @@ private:
     std::shared_ptr<groups::group_manager> _groups;  // shared_ptr: the type is incomplete here
     std::shared_ptr<log_duties> _duties;             // likewise
     std::shared_ptr<fd_budget> _fds;                 // likewise
+    uint64_t _invokes_sent = 0;
 };
 
 }  // namespace sluice::broker

@@ -157,8 +157,18 @@ void listener::accepted(int fd) {
     socklen_t peer_len = sizeof peer;
     ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len);
     ++_reactor.counters().connections_accepted;
-    auto conn = connection::make(_reactor, fd, format_peer(peer), _tls);
-    log::debug("net", "shard {} accepted {}", _reactor.shard_id(), conn->peer());
+    reactor_group* group = _reactor.group();
+    unsigned owner = group != nullptr ? group->claim() : _reactor.shard_id();
+    if (owner == _reactor.shard_id()) return serve(fd, format_peer(peer));
+    ++_reactor.counters().connections_handed_off;
+    reactor& to = group->member(owner);
+    log::debug("net", "shard {} hands {} to shard {}", _reactor.shard_id(), format_peer(peer), owner);
+    to.post([&to, slot = _slot, fd, who = format_peer(peer)]() mutable { to.adopt(slot, fd, std::move(who)); });
+}
+
+void listener::serve(int fd, std::string peer) {
+    auto conn = connection::make(_reactor, fd, std::move(peer), _tls);
+    log::debug("net", "shard {} serves {}", _reactor.shard_id(), conn->peer());
     if (_on_accept) _on_accept(conn);
     conn->start();
 }

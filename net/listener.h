@@ -1,6 +1,10 @@
 #pragma once
 // A listening TCP socket with one multishot accept armed in the reactor's ring.
 //
+// When the reactor is part of a reactor_group (net/reactor.h), an accepted socket whose
+// claimed owner is another member is handed to it by post(): the owner's listener in the
+// same position serves it (same TLS context, same accept callback for its own shard).
+//
 // Concurrency: owned by its reactor, reactor thread only. The accept completion lives as
 // long as the listener, which the reactor destroys only after its ring is torn down.
 #include "base/result.h"
@@ -30,17 +34,23 @@ public:
     ~listener();
 
     int port() const { return _port; }
+    bool closed() const { return _closed; }
     void arm();
     void close();  // cancels the accept and closes the socket; idempotent
     void complete(int32_t res, uint32_t flags) override;
 
 private:
+    friend class reactor;
     listener(reactor& r, int fd, int port, accept_fn on_accept, std::shared_ptr<const tls_context> tls);
+    // A socket our accept returned: served here, or handed to the group member claimed.
     void accepted(int fd);
+    // Makes the connection on this listener's reactor and starts it.
+    void serve(int fd, std::string peer);
 
     reactor& _reactor;
     int _fd;
     int _port;
+    size_t _slot = 0;  // position among the reactor's listeners (the same on every member)
     accept_fn _on_accept;
     std::shared_ptr<const tls_context> _tls;
     bool _armed = false;

@@ -41,6 +41,38 @@ std::error_code unusable(std::error_code ec, std::string_view what, std::string_
 
 }  // namespace
 
+// ---- reactor_group ----
+
+reactor_group::reactor_group(std::vector<reactor*> members)
+    : _members(std::move(members)), _slots(new slot[_members.size()]) {
+    SLUICE_ASSERT(!_members.empty(), "empty reactor group");
+    for (unsigned i = 0; i < size(); ++i)
+        SLUICE_ASSERT(_members[i]->shard_id() == i, "member {} has shard id {}", i, _members[i]->shard_id());
+}
+
+unsigned reactor_group::claim() {
+    unsigned n = size();
+    unsigned start = static_cast<unsigned>(_next.fetch_add(1, std::memory_order_relaxed) % n);
+    unsigned best = start;
+    uint64_t best_open = open(start);
+    for (unsigned k = 1; k < n; ++k) {
+        unsigned i = (start + k) % n;
+        if (uint64_t o = open(i); o < best_open) {
+            best = i;
+            best_open = o;
+        }
+    }
+    _slots[best].open.fetch_add(1, std::memory_order_relaxed);
+    return best;
+}
+
+void reactor_group::release(unsigned i) {
+    uint64_t before = _slots[i].open.fetch_sub(1, std::memory_order_relaxed);
+    SLUICE_ASSERT(before > 0, "reactor group: release of member {} with no open connection", i);
+}
+
+// ---- reactor ----
+
 reactor::reactor(const reactor_config& config)
     : _config(config), _pipes(1024 * 1024), _chunks() {}
 
@@ -414,12 +446,37 @@ void reactor::shutdown() {
 
 // ---- listening ----
 
+void reactor::join(reactor_group& group) {
+    SLUICE_ASSERT(owned_by_caller(), "join from a foreign thread");
+    SLUICE_ASSERT(shard_id() < group.size() && &group.member(shard_id()) == this, "reactor {} is not a member",
+                  shard_id());
+    SLUICE_ASSERT(_connections.empty(), "join after connections were accepted");
+    _group = &group;
+}
+
+void reactor::remove_connection(connection* c) {
+    // Every connection of a group member was claimed for it (listener::accepted).
+    if (_connections.erase(c) > 0 && _group != nullptr) _group->release(shard_id());
+}
+
+void reactor::adopt(size_t slot, int fd, std::string peer) {
+    SLUICE_ASSERT(on_reactor_thread(), "adopt off the reactor thread");
+    if (_stopping || slot >= _listeners.size() || _listeners[slot]->closed()) {
+        ::close(fd);
+        if (_group != nullptr) _group->release(shard_id());
+        return;
+    }
+    ++_stats.connections_adopted;
+    _listeners[slot]->serve(fd, std::move(peer));
+}
+
 result<int> reactor::listen(const std::string& host, uint16_t port,
                             std::function<void(std::shared_ptr<connection>)> on_accept,
                             std::shared_ptr<const tls_context> tls) {
     SLUICE_ASSERT(owned_by_caller(), "listen from a foreign thread: use post()");
     auto l = listener::open(*this, host, port, std::move(on_accept), std::move(tls));
     if (!l) return l.error();
+    (*l)->_slot = _listeners.size();
     int bound = (*l)->port();
     (*l)->arm();
     _listeners.push_back(std::move(*l));

@@ -4,7 +4,8 @@
 // Concurrency: a reactor is owned by one thread. post() and stop() may be called from any
 // thread; everything else (listen, timers, stats, and every connection method) only on
 // the reactor's thread -- or before run() starts, from the thread that will start it.
-// The only cross-thread structure is the post() queue (lock-free MPSC + eventfd wake-up).
+// The cross-thread structures are the post() queue (lock-free MPSC + eventfd wake-up)
+// and, on the accept path only, the reactor_group's per-member connection counts.
 //
 // The loop (run): posted tasks -> due timers -> one io_uring_enter that submits the SQ
 // and waits for a CQE or the next timer -> reap CQEs in batches into a ready list (one
@@ -39,6 +40,7 @@ namespace sluice::net {
 class buffer_ring;
 class connection;
 class listener;
+class reactor;
 class tls_context;
 
 struct reactor_config {
@@ -57,7 +59,9 @@ struct reactor_stats {
     uint64_t ios_in_flight = 0;  // operations submitted whose last CQE has not been reaped
     uint64_t stalls = 0;         // callbacks that ran > 10 ms
     uint64_t recv_enobufs = 0;   // multishot recv ended for lack of provided buffers
-    uint64_t connections_accepted = 0;
+    uint64_t connections_accepted = 0;    // by this reactor's listening sockets
+    uint64_t connections_handed_off = 0;  // of those, passed to another reactor of the group
+    uint64_t connections_adopted = 0;     // accepted by another reactor, served here
     uint64_t connections_open = 0;
     uint64_t bytes_sent_memory = 0;     // in-memory pieces (headers, small responses)
     uint64_t bytes_sent_splice = 0;     // file pieces by strategy...
@@ -73,6 +77,42 @@ struct reactor_stats {
     uint64_t bytes_encrypted_mapped = 0;  // file pieces encrypted straight from a resident mapping
     uint64_t bytes_encrypted_read = 0;    // file pieces read into a chunk first (not resident)
     uint64_t bytes_sent_tls = 0;          // ciphertext bytes the socket took
+};
+
+// The reactors of one process, so that an accepted socket is served by the reactor with
+// the fewest open connections. Every reactor listens on the port itself (SO_REUSEPORT),
+// but the kernel spreads by a hash of the 4-tuple: two connections land on the same
+// reactor half the time, and a client's long-lived connections stay wherever they fell.
+// So the reactor whose socket accepted asks claim() for the owner, and if that is another
+// member it hands the descriptor over by post() -- message passing, no shared connection
+// state. Accepting is a cold path: one atomic add per connection here is no concern.
+//
+// Concurrency: members are fixed at construction, before any of them runs. claim() and
+// release() may be called from any thread; the counts are relaxed atomics, so two claims
+// racing on two threads may both pick the same member (a momentary skew of one).
+class reactor_group {
+public:
+    explicit reactor_group(std::vector<reactor*> members);
+    reactor_group(const reactor_group&) = delete;
+    reactor_group& operator=(const reactor_group&) = delete;
+
+    unsigned size() const { return static_cast<unsigned>(_members.size()); }
+    reactor& member(unsigned i) const { return *_members[i]; }
+    // The member that will own the next accepted connection, counted as open from now:
+    // the fewest open connections, ties broken round-robin (so short-lived connections,
+    // such as a client's bootstrap, do not always land on the same member).
+    unsigned claim();
+    // A connection counted for member i has closed.
+    void release(unsigned i);
+    uint64_t open(unsigned i) const { return _slots[i].open.load(std::memory_order_relaxed); }
+
+private:
+    struct alignas(64) slot {
+        std::atomic<uint64_t> open{0};
+    };
+    std::vector<reactor*> _members;
+    std::unique_ptr<slot[]> _slots;
+    alignas(64) std::atomic<uint64_t> _next{0};
 };
 
 class reactor {
@@ -95,11 +135,19 @@ public:
     void cancel_timer(uint64_t id);  // no-op if it already ran or was cancelled
 
     // Listens on host:port with SO_REUSEPORT (each shard binds the same port; the kernel
-    // spreads connections). Port 0 picks a free port. Returns the bound port. With `tls`
-    // every accepted connection speaks TLS (server side) before any frame is delivered.
+    // spreads the accepts, the reactor_group, if joined, the connections). Port 0 picks a
+    // free port. Returns the bound port. With `tls` every accepted connection speaks TLS
+    // (server side) before any frame is delivered.
     result<int> listen(const std::string& host, uint16_t port,
                        std::function<void(std::shared_ptr<connection>)> on_accept,
                        std::shared_ptr<const tls_context> tls = nullptr);
+
+    // Before run(), once per member: from then on every connection a listener of this
+    // reactor accepts is served by the member group.claim() picks (see reactor_group).
+    // Listeners must be opened in the same order on every member: a handed-over socket is
+    // served by the listener in the same position on its new reactor.
+    void join(reactor_group& group);
+    reactor_group* group() const { return _group; }
 
     unsigned shard_id() const { return _config.shard_id; }
     const reactor_config& config() const { return _config; }
@@ -145,7 +193,10 @@ private:
     void cancel(completion* op);
     void defer(std::function<void()> task);  // reactor thread: run on the next loop turn
     void add_connection(connection* c) { _connections.insert(c); }
-    void remove_connection(connection* c) { _connections.erase(c); }
+    void remove_connection(connection* c);
+    // Reactor thread: serves a socket another member accepted, as if our listener in
+    // position `slot` had accepted it (closed if that listener is gone or we stop).
+    void adopt(size_t slot, int fd, std::string peer);
     buffer_ring& recv_buffers() { return *_recv_buffers; }
     pipe_pool& pipes() { return _pipes; }
     chunk_pool& chunks() { return _chunks; }
@@ -194,6 +245,7 @@ private:
 
     std::vector<std::unique_ptr<listener>> _listeners;
     std::unordered_set<connection*> _connections;
+    reactor_group* _group = nullptr;
     reactor_stats _stats;
 };
 

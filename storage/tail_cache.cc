@@ -76,3 +76,21 @@ std::shared_ptr<tail_chunk> tail_pool::acquire() {
 }
 
 }  // namespace sluice::storage
+
+namespace sluice::storage {
+
+void tail_pool::prefill() {
+    for (;;) {
+        {
+            std::lock_guard lock(_mu);
+            if ((_chunks.size() + 1) * tail_chunk_bytes > _budget) return;
+        }
+        auto c = std::make_shared<tail_chunk>();  // the expensive part, outside the lock
+        if (!c->ok()) return;
+        std::lock_guard lock(_mu);
+        if ((_chunks.size() + 1) * tail_chunk_bytes > _budget) return;
+        _chunks.push_back(std::move(c));
+    }
+}
+
+}  // namespace sluice::storage
