@@ -244,69 +244,89 @@ lg() {
 
 produce=(--mode produce --record-size 1024 --batch-bytes 1m --acks 1 --pipeline 8 --timeout 120)
 
-# (b), (c), (d) once per log.append.strategy: "buffered" (page cache) and "direct"
-# (O_DIRECT from the broker's own pre-faulted chunks). Buffered keeps the plain workload
-# names; direct runs are tagged <workload>_direct. Repeated runs share a name: the report
-# takes the median run.
-for append in buffered direct; do
-    start_broker "append-$append" --override "log.append.strategy=$append"
-    sfx=""; [[ $append == direct ]] && sfx=_direct
-    for run in $(seq 1 "$produce_runs"); do
-        # (b) produce, 1 KiB records in 1 MiB batches, acks=1 (fresh topics each run)
-        lg "b_produce$sfx" p1 "${produce[@]}" --topic "b1$sfx-$run" --partitions 1 --connections 1 --duration "$dur"
-        lg "b_produce$sfx" p4 "${produce[@]}" --topic "b4$sfx-$run" --partitions 4 --connections 2 --duration "$dur"
-        # (c) 100-byte records: produce, then consume everything produced
-        lg "c_small$sfx" produce --mode produce --record-size 100 --batch-bytes 1m --acks 1 --pipeline 8 --timeout 120 \
-            --topic "c100$sfx-$run" --partitions 4 --connections 2 --duration "$dur"
-        lg "c_small$sfx" fetch --mode fetch --topic "c100$sfx-$run" --timeout 120
+# deltopics TOPIC...: delete topics and wait (bounded) until the broker removed their
+# directories. Every produce run's topic goes right after the run, so the suite never
+# holds more than a few GiB on disk (it writes ~50 GiB in total).
+deltopics() {
+    "$python" - "$bootstrap" "$@" <<'EOF' || log "deleting $* failed"
+import sys
+from confluent_kafka.admin import AdminClient
+admin = AdminClient({"bootstrap.servers": sys.argv[1], "log_level": 0})
+for f in admin.delete_topics(sys.argv[2:], operation_timeout=30).values():
+    f.result(60)
+EOF
+    local t left
+    for _ in $(seq 1 150); do
+        left=0
+        for t in "$@"; do
+            if compgen -G "$workdir/logs/$t-[0-9]*" > /dev/null; then left=1; fi
+        done
+        [[ $left -eq 0 ]] && return 0
+        sleep 0.2
+    done
+    log "topics $* still on disk after 30 s"
+}
+# recycle MIB: write and delete a scratch file, so the page cache's next allocations reuse
+# pages this guest touched a moment ago (warm memory) instead of pages the hypervisor
+# has to fault in on first touch.
+recycle() {
+    dd if=/dev/zero of="$workdir/recycle.tmp" bs=1M count="$1" status=none 2>/dev/null || true
+    rm -f "$workdir/recycle.tmp"
+}
+# produce_run WORKLOAD VARIANT TOPIC loadgen-args...: one run, then its topic is deleted.
+produce_run() {
+    local w=$1 v=$2 t=$3; shift 3
+    lg "$w" "$v" --topic "$t" "$@"
+    deltopics "$t"
+}
+
+# (b), (c) and (d) per append mode, each (b)/(c) run writing 1 GiB (median of produce_runs):
+#   buffered   log.append.strategy=buffered, page-cache pages as the machine gives them:
+#              cold on this VM (free memory goes back to the hypervisor within seconds);
+#              one run each, after a 12 s pause so the last run's freed pages are cold too
+#   recycled   buffered right after recycle(): warm memory, what a broker whose retention
+#              deletes segments sees; bare counterpart sock_to_file_recycled
+#   direct     log.append.strategy=direct: O_DIRECT from the broker's own pre-faulted
+#              chunks; the page state does not matter
+# Workload names: b_produce, b_produce_recycled, b_produce_direct (c_small, d_latency alike).
+small=(--mode produce --record-size 100 --batch-bytes 1m --acks 1 --pipeline 8 --timeout 120 --partitions 4 --connections 2)
+for mode in buffered recycled direct; do
+    append=buffered; [[ $mode == direct ]] && append=direct
+    sfx=""; [[ $mode != buffered ]] && sfx="_$mode"
+    runs=$produce_runs; [[ $mode == buffered ]] && runs=1
+    start_broker "append-$mode" --override "log.append.strategy=$append"
+    for run in $(seq 1 "$runs"); do
+        for v in p1 p4 c; do
+            if [[ $mode == buffered ]]; then sleep 12; elif [[ $mode == recycled ]]; then recycle 1100; fi
+            case $v in
+                p1) produce_run "b_produce$sfx" p1 "b1$sfx-$run" "${produce[@]}" --partitions 1 --connections 1 --bytes 1g ;;
+                p4) produce_run "b_produce$sfx" p4 "b4$sfx-$run" "${produce[@]}" --partitions 4 --connections 2 --bytes 1g ;;
+                c)  lg "c_small$sfx" produce --topic "c100$sfx-$run" "${small[@]}" --bytes 1g
+                    lg "c_small$sfx" fetch --mode fetch --topic "c100$sfx-$run" --timeout 120
+                    deltopics "c100$sfx-$run" ;;
+            esac
+        done
     done
     # (d) latency at fixed rates; 64 KiB batches so there are enough requests for a p99.9
     for acks in 1 -1; do
         for rate in 10 100 500; do
-            lg "d_latency$sfx" "acks$acks-${rate}MBs" --mode produce --record-size 1024 --batch-bytes 64k --acks "$acks" \
-                --pipeline 32 --rate "$rate" --topic "lat$acks$sfx" --partitions 1 --connections 1 --duration "$lat_dur" \
-                --timeout 120
+            [[ $mode == recycled ]] && recycle $(( rate * lat_dur + 64 ))
+            produce_run "d_latency$sfx" "acks$acks-${rate}MBs" "lat$acks$sfx-$rate" --mode produce --record-size 1024 \
+                --batch-bytes 64k --acks "$acks" --pipeline 32 --rate "$rate" --partitions 1 --connections 1 \
+                --duration "$lat_dur" --timeout 120
         done
     done
 done
 
-# (b) and (c) once more, buffered, on recycled pages: just before each run a scratch file
-# a little larger than the run writes is written and deleted, so the page cache allocates
-# pages this guest touched a moment ago instead of pages the hypervisor has to fault in
-# (what a broker whose retention deletes segments sees; the bare counterpart is
-# sock_to_file_recycled). Fixed volumes (1 GiB) so the scratch file can cover them.
-recycle() {  # recycle MIB
-    dd if=/dev/zero of="$workdir/recycle.tmp" bs=1M count="$1" status=none 2>/dev/null || true
-    rm -f "$workdir/recycle.tmp"
-}
-start_broker append-recycled --override log.append.strategy=buffered
-for run in $(seq 1 "$produce_runs"); do
-    recycle 1100
-    lg b_produce_recycled p1 "${produce[@]}" --topic "b1r-$run" --partitions 1 --connections 1 --bytes 1g
-    recycle 1100
-    lg b_produce_recycled p4 "${produce[@]}" --topic "b4r-$run" --partitions 4 --connections 2 --bytes 1g
-    recycle 1100
-    lg c_small_recycled produce --mode produce --record-size 100 --batch-bytes 1m --acks 1 --pipeline 8 --timeout 120 \
-        --topic "c100r-$run" --partitions 4 --connections 2 --bytes 1g
-    lg c_small_recycled fetch --mode fetch --topic "c100r-$run" --timeout 120
-done
-for acks in 1 -1; do
-    for rate in 10 100 500; do
-        recycle $(( rate * lat_dur + 64 ))
-        lg d_latency_recycled "acks$acks-${rate}MBs" --mode produce --record-size 1024 --batch-bytes 64k --acks "$acks" \
-            --pipeline 32 --rate "$rate" --topic "lat${acks}r" --partitions 1 --connections 1 --duration "$lat_dur" \
-            --timeout 120
-    done
-done
-
-# record-size sweep (default strategy): produce for a short while, then read it back
-start_broker threads1
+# record-size sweep (default strategy, at most 512 MiB each): produce, then read it back
+start_broker sweep
 for size in "${sweep_sizes[@]}"; do
     batch=1m; [[ $size -gt 1048576 ]] && batch=$size
     [[ $size -ge 1048576 ]] && batch=$((size + 4096))
     lg sweep "produce-$size" --mode produce --record-size "$size" --batch-bytes "$batch" --acks 1 --pipeline 8 \
-        --topic "sweep$size" --partitions 1 --connections 1 --duration "$dur" --timeout 120
+        --topic "sweep$size" --partitions 1 --connections 1 --duration "$dur" --bytes 512m --timeout 120
     lg sweep "fetch-$size" --mode fetch --topic "sweep$size" --timeout 120
+    deltopics "sweep$size"
 done
 
 # (a) fetch of a page-cached partition by one consumer, per send strategy
@@ -410,10 +430,13 @@ EOF
             start_broker "threads$n-$rep" --override "reactor.threads=$n"
             lg_threads "b_p4-r$n-$rep" "${produce[@]}" --topic "tb4-r$n-$rep" --partitions 4 --connections 2 \
                 --duration "$dur" --bytes 2g
+            deltopics "tb4-r$n-$rep"
             lg_threads "c_small-r$n-$rep" --mode produce --record-size 100 --batch-bytes 1m --acks 1 --pipeline 8 \
                 --timeout 120 --topic "tc100-r$n-$rep" --partitions 4 --connections 2 --duration "$dur" --bytes 2g
+            deltopics "tc100-r$n-$rep"
             lg_threads "b_p4_100MBs-r$n-$rep" "${produce[@]}" --topic "tb4rate-r$n-$rep" --partitions 4 --connections 2 \
                 --duration "$dur" --rate 100
+            deltopics "tb4rate-r$n-$rep"
             lg_threads "fetch_p4-r$n-$rep" --mode fetch --topic tfetch --connections 2 --partition-max-bytes 32m \
                 --fetch-max-bytes 64m --timeout 300
         done
