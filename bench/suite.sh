@@ -316,6 +316,23 @@ for mode in buffered recycled direct; do
                 --duration "$lat_dur" --timeout 120
         done
     done
+    # The same 100 MB/s runs with the broker's threads and the load generator at nice -5
+    # (root only): on 2 shared vCPUs most of the tail is time spent runnable behind other
+    # threads (kernel workers, ZooKeeper's JVM), not in the broker; this shows how much.
+    if [[ $mode == buffered && $(id -u) -eq 0 ]]; then
+        for t in /proc/"$broker_pid"/task/*; do renice -n -5 -p "${t##*/}" > /dev/null 2>&1 || true; done
+        saved_lg=$loadgen
+        nice_hi="$workdir/loadgen-nice-hi"
+        printf '#!/bin/sh\nexec nice -n -5 "%s" "$@"\n' "$saved_lg" > "$nice_hi"
+        chmod +x "$nice_hi"
+        loadgen=$nice_hi
+        for acks in 1 -1; do
+            produce_run d_latency_nice "acks$acks-100MBs" "lat${acks}n-100" --mode produce --record-size 1024 \
+                --batch-bytes 64k --acks "$acks" --pipeline 32 --rate 100 --partitions 1 --connections 1 \
+                --duration "$lat_dur" --timeout 120
+        done
+        loadgen=$saved_lg
+    fi
 done
 
 # record-size sweep (default strategy, at most 512 MiB each): produce, then read it back
