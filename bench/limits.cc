@@ -292,20 +292,28 @@ endpoint_fn splice_sender(int file_fd, uint64_t file_bytes, size_t pipe_bytes) {
     };
 }
 
+// pread() `chunk` bytes at a time from the file (wrapping at file_bytes) and hand each
+// piece to `write` (a plain socket write, or SSL_write for the TLS limits).
+std::error_code pread_loop(int file_fd, uint64_t file_bytes, size_t chunk, uint64_t bytes,
+                           const std::function<std::error_code(const uint8_t*, size_t)>& write) {
+    aligned_buffer buf(chunk);
+    uint64_t sent = 0;
+    while (sent < bytes) {
+        uint64_t off = sent % file_bytes;
+        size_t want = static_cast<size_t>(std::min<uint64_t>({bytes - sent, file_bytes - off, chunk}));
+        ssize_t n = ::pread(file_fd, buf.data, want, static_cast<off_t>(off));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return n < 0 ? errno_code(errno) : std::make_error_code(std::errc::io_error);
+        if (auto ec = write(buf.data, static_cast<size_t>(n))) return ec;
+        sent += static_cast<uint64_t>(n);
+    }
+    return {};
+}
+
 endpoint_fn pread_write_sender(int file_fd, uint64_t file_bytes, size_t chunk) {
     return [=](int sock, uint64_t bytes) -> std::error_code {
-        aligned_buffer buf(chunk);
-        uint64_t sent = 0;
-        while (sent < bytes) {
-            uint64_t off = sent % file_bytes;
-            size_t want = static_cast<size_t>(std::min<uint64_t>({bytes - sent, file_bytes - off, chunk}));
-            ssize_t n = ::pread(file_fd, buf.data, want, static_cast<off_t>(off));
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) return n < 0 ? errno_code(errno) : std::make_error_code(std::errc::io_error);
-            if (auto ec = write_all(sock, buf.data, static_cast<size_t>(n))) return ec;
-            sent += static_cast<uint64_t>(n);
-        }
-        return {};
+        return pread_loop(file_fd, file_bytes, chunk, bytes,
+                          [sock](const uint8_t* p, size_t n) { return write_all(sock, p, n); });
     };
 }
 
@@ -365,18 +373,8 @@ std::error_code tls_file_ends(int file_fd, uint64_t file_bytes, size_t chunk, tr
         return handshake(ctx, sock, tls_stream::default_write_buffer_bytes, link->receiver);
     };
     ends.send = [link, chunk, file_fd, file_bytes](int, uint64_t bytes) -> std::error_code {
-        aligned_buffer buf(chunk);
-        uint64_t sent = 0;
-        while (sent < bytes) {
-            uint64_t off = sent % file_bytes;
-            size_t want = static_cast<size_t>(std::min<uint64_t>({bytes - sent, file_bytes - off, chunk}));
-            ssize_t n = ::pread(file_fd, buf.data, want, static_cast<off_t>(off));
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) return n < 0 ? errno_code(errno) : std::make_error_code(std::errc::io_error);
-            if (auto ec = link->sender->write_all(buf.data, static_cast<size_t>(n))) return ec;
-            sent += static_cast<uint64_t>(n);
-        }
-        return {};
+        return pread_loop(file_fd, file_bytes, chunk, bytes,
+                          [&link](const uint8_t* p, size_t n) { return link->sender->write_all(p, n); });
     };
     ends.receive = [link](int, uint64_t bytes) -> std::error_code {
         std::vector<uint8_t> buf(mib);

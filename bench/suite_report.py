@@ -481,19 +481,19 @@ def plots(s, plot_dir, out):
     for test in ("splice_pipe1m", "mmap_write_1m", "pread_write_1m", "sendfile"):
         if s.limit(test, "sender_cpu_s_per_gb") is not None:
             bars.append((f"bare {test}", s.limit(test, "sender_cpu_s_per_gb"), "grey"))
-    for test in ("sock_to_file_cold", "sock_to_file_odirect"):
+    for _, _, test in APPEND:
         if s.limit(test, "receiver_cpu_s_per_gb") is not None:
             bars.append((f"bare {test}", s.limit(test, "receiver_cpu_s_per_gb"), "grey"))
-    for strategy in STRATEGY_LIMIT:
-        rs = s.runs("a_fetch", strategy + "-")
-        if rs:
-            bars.append((f"fetch {strategy}", median([r.get("broker_cpu_s_per_gb") for r in rs]), "tab:blue"))
+
+    def fetch_bars(workload, strategies, label, colour):
+        for strategy in strategies:
+            rs = s.runs(workload, strategy + "-")
+            if rs:
+                bars.append((f"{label} {strategy}", median([r.get("broker_cpu_s_per_gb") for r in rs]), colour))
+    fetch_bars("a_fetch", STRATEGY_LIMIT, "fetch", "tab:blue")
     if s.limit(TLS_LIMIT, "sender_cpu_s_per_gb") is not None:
         bars.append((f"bare {TLS_LIMIT}", s.limit(TLS_LIMIT, "sender_cpu_s_per_gb"), "grey"))
-    for strategy in TLS_STRATEGIES:
-        rs = s.runs("e_tls", strategy + "-")
-        if rs:
-            bars.append((f"TLS fetch {strategy}", median([r.get("broker_cpu_s_per_gb") for r in rs]), "tab:green"))
+    fetch_bars("e_tls", TLS_STRATEGIES, "TLS fetch", "tab:green")
     for append, sfx, _ in APPEND:
         for variant in ("p1", "p4"):
             r = s.one("b_produce" + sfx, variant)
