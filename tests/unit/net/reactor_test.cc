@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 
 using namespace sluice::net;
@@ -120,4 +121,41 @@ TEST_CASE("reactor: a slow callback is counted as a stall") {
     running_reactor rr(reactor_config{});
     rr.call([] { std::this_thread::sleep_for(15ms); });
     CHECK(rr.stats().stalls >= 1);
+}
+
+TEST_CASE("reactor_group: claims go to the member with the fewest open connections") {
+    std::vector<std::unique_ptr<reactor>> owned;
+    std::vector<reactor*> members;
+    for (unsigned i = 0; i < 3; ++i) {
+        reactor_config cfg;
+        cfg.shard_id = i;
+        auto created = reactor::create(cfg);
+        REQUIRE(created.has_value());
+        owned.push_back(std::move(*created));
+        members.push_back(owned.back().get());
+    }
+    reactor_group group(members);
+    REQUIRE(group.size() == 3);
+
+    // Nine claims spread 3/3/3 whatever the round-robin start.
+    std::vector<unsigned> counts(3);
+    for (int i = 0; i < 9; ++i) ++counts[group.claim()];
+    CHECK(counts == std::vector<unsigned>{3, 3, 3});
+    for (unsigned i = 0; i < 3; ++i) CHECK(group.open(i) == 3);
+
+    // Member 1 loses its connections: the next claims fill it first.
+    for (int i = 0; i < 3; ++i) group.release(1);
+    CHECK(group.open(1) == 0);
+    for (int i = 0; i < 3; ++i) CHECK(group.claim() == 1);
+    CHECK(group.open(1) == 3);
+
+    // Ties rotate: with all equal, consecutive claims do not all pick the same member.
+    std::vector<unsigned> picked;
+    for (int i = 0; i < 3; ++i) {
+        unsigned m = group.claim();
+        picked.push_back(m);
+        group.release(m);
+    }
+    std::sort(picked.begin(), picked.end());
+    CHECK(std::unique(picked.begin(), picked.end()) - picked.begin() > 1);
 }
