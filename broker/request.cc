@@ -25,9 +25,21 @@ const std::string& request::peer() const { return _session->peer(); }
 
 const std::string& request::listener() const { return _session->listener(); }
 
-void request::send(out_message msg) { _session->complete(_seq, std::move(msg)); }
+void request::note_service_time() {
+    if (_shard.reactor().owned_by_caller())
+        _shard.note_service(std::chrono::duration_cast<std::chrono::microseconds>(
+            std::chrono::steady_clock::now() - _received));
+}
 
-void request::respond_nothing() { _session->complete(_seq, std::nullopt); }
+void request::send(out_message msg) {
+    note_service_time();
+    _session->complete(_seq, std::move(msg));
+}
+
+void request::respond_nothing() {
+    note_service_time();
+    _session->complete(_seq, std::nullopt);
+}
 
 void request::close_connection(std::string_view why) { _session->close(why); }
 

@@ -13,6 +13,7 @@
 #include "net/frame.h"
 
 #include <cstdint>
+#include <chrono>
 #include <memory>
 
 namespace sluice::broker {
@@ -26,7 +27,7 @@ public:
     request(std::shared_ptr<session> s, shard& sh, proto::request_header h, net::frame f, size_t body_at,
             uint64_t seq)
         : _session(std::move(s)), _shard(sh), _header(std::move(h)), _frame(std::move(f)),
-          _body_at(body_at), _seq(seq) {}
+          _body_at(body_at), _seq(seq), _received(std::chrono::steady_clock::now()) {}
     // Hands a large frame's buffer back to the shard's frame pool (net/frame_pool.h), so
     // the next big Produce is received into memory that is already faulted in.
     ~request();
@@ -57,6 +58,8 @@ public:
         send(std::move(msg));
     }
     void send(out_message msg);
+    // Records the time since the frame was complete in the shard's service histogram.
+    void note_service_time();
     void respond_nothing();  // acks=0 Produce: no response, but keeps the order slot moving
     void close_connection(std::string_view why);  // malformed body: Kafka closes the connection
 
@@ -67,6 +70,7 @@ private:
     net::frame _frame;
     size_t _body_at;
     uint64_t _seq;
+    std::chrono::steady_clock::time_point _received;  // frame complete: service time starts
 };
 
 using request_ptr = std::shared_ptr<request>;

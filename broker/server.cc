@@ -237,10 +237,11 @@ void server::log_shard_stats(shard& sh, std::string_view when) {
     auto st = sh.reactor().stats();
     log::info("server",
               "shard {} {}: {} connections open ({} accepted here, {} handed to other shards, {} taken from them), "
-              "{} partitions, {} hand-offs of request work to other shards, {} stalls, {} SQ full, {} CQ overflow",
+              "{} partitions, {} hand-offs of request work to other shards, {} stalls, {} SQ full, {} CQ overflow; "
+              "request service time {}",
               sh.id(), when, st.connections_open, st.connections_accepted, st.connections_handed_off,
               st.connections_adopted, sh.partition_count(), sh.invokes_sent(), st.stalls, st.sq_full,
-              st.cq_overflow);
+              st.cq_overflow, sh.service_summary());
 }
 
 void server::arm_stats_timer(shard& sh) {

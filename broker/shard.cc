@@ -139,4 +139,27 @@ void shard::collect_offsets(std::vector<partition_offsets>& out) const {
                        p->cleaner_checkpoint, p->close_failed});
 }
 
+void shard::note_service(std::chrono::microseconds t) {
+    int64_t us = std::max<int64_t>(t.count(), 0);
+    size_t b = us == 0 ? 0 : std::min<size_t>(_service_buckets.size() - 1, 64 - __builtin_clzll(static_cast<uint64_t>(us)));
+    ++_service_buckets[b];
+    ++_service_count;
+    _service_max_us = std::max(_service_max_us, us);
+}
+
+std::string shard::service_summary() const {
+    if (_service_count == 0) return "no requests";
+    auto bound = [&](double q) -> uint64_t {
+        uint64_t want = static_cast<uint64_t>(q * static_cast<double>(_service_count));
+        uint64_t seen = 0;
+        for (size_t b = 0; b < _service_buckets.size(); ++b) {
+            seen += _service_buckets[b];
+            if (seen > want || seen == _service_count) return b == 0 ? 1 : uint64_t{1} << b;
+        }
+        return uint64_t{1} << (_service_buckets.size() - 1);
+    };
+    return fmt::format("p50 <= {} us, p99 <= {} us, p99.9 <= {} us, max {} us over {} requests", bound(0.5),
+                       bound(0.99), bound(0.999), _service_max_us, _service_count);
+}
+
 }  // namespace sluice::broker

@@ -8,9 +8,12 @@
 #include "coord/types.h"
 #include "net/reactor.h"
 
+#include <array>
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <string>
 #include <unordered_map>
 
 namespace sluice::broker {
@@ -37,6 +40,12 @@ public:
     // Work this shard sent to other shards with server::invoke_on (shard thread only).
     void note_invoke_sent() { ++_invokes_sent; }
     uint64_t invokes_sent() const { return _invokes_sent; }
+    // Broker-side service time of the requests this shard's connections received: from the
+    // complete frame to the response queued (log2 buckets of microseconds). Tells a slow
+    // broker from a slow network or client when the client sees latency tails.
+    void note_service(std::chrono::microseconds t);
+    // "p50 <= X us, p99 <= Y us, p99.9 <= Z us, max W us over N requests" (bucket bounds).
+    std::string service_summary() const;
 
     // The cluster metadata this shard serves with (replaced as ZooKeeper changes).
     const std::shared_ptr<const coord::cluster_snapshot>& metadata() const { return _metadata; }
@@ -92,6 +101,9 @@ private:
     std::shared_ptr<log_duties> _duties;             // likewise
     std::shared_ptr<fd_budget> _fds;                 // likewise
     uint64_t _invokes_sent = 0;
+    std::array<uint64_t, 32> _service_buckets{};  // bucket b: [2^(b-1), 2^b) us; b = 0: < 1 us
+    uint64_t _service_count = 0;
+    int64_t _service_max_us = 0;
 };
 
 }  // namespace sluice::broker
