@@ -89,21 +89,29 @@ bool append_records(partition_log& log, int count) {
     return true;
 }
 
-int create(const fs::path& dir, int n, int records) {
-    fs::create_directories(dir);
-    auto t0 = std::chrono::steady_clock::now();
-    std::vector<std::unique_ptr<partition_log>> logs;
+// Opens (or creates) the n partition logs under dir; false after printing the first error.
+bool open_logs(const fs::path& dir, int n, bool clean, const std::map<topic_partition, int64_t>& recovery_points,
+               std::vector<std::unique_ptr<partition_log>>& logs) {
     for (int i = 0; i < n; ++i) {
         open_options o;
-        o.clean_shutdown = true;
+        o.clean_shutdown = clean;
+        if (auto it = recovery_points.find(tp_of(i)); it != recovery_points.end()) o.recovery_point = it->second;
         o.now_ms = now_ms();
         auto log = partition_log::open(dir / partition_dir_name(tp_of(i)), scale_config(), o);
         if (!log) {
             std::fprintf(stderr, "open %d: %s\n", i, log.error().message().c_str());
-            return 1;
+            return false;
         }
         logs.push_back(std::move(*log));
     }
+    return true;
+}
+
+int create(const fs::path& dir, int n, int records) {
+    fs::create_directories(dir);
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::unique_ptr<partition_log>> logs;
+    if (!open_logs(dir, n, true, {}, logs)) return 1;
     double create_s = seconds_since(t0);
     t0 = std::chrono::steady_clock::now();
     for (auto& l : logs)
@@ -126,18 +134,7 @@ int open_all(const fs::path& dir, int n, const std::string& close_how, int appen
         for (auto& e : *rp) points[e.tp] = e.offset;
     auto t0 = std::chrono::steady_clock::now();
     std::vector<std::unique_ptr<partition_log>> logs;
-    for (int i = 0; i < n; ++i) {
-        open_options o;
-        o.clean_shutdown = clean && *clean;
-        if (auto it = points.find(tp_of(i)); it != points.end()) o.recovery_point = it->second;
-        o.now_ms = now_ms();
-        auto log = partition_log::open(dir / partition_dir_name(tp_of(i)), scale_config(), o);
-        if (!log) {
-            std::fprintf(stderr, "open %d: %s\n", i, log.error().message().c_str());
-            return 1;
-        }
-        logs.push_back(std::move(*log));
-    }
+    if (!open_logs(dir, n, clean && *clean, points, logs)) return 1;
     double open_s = seconds_since(t0);
     long rss1 = status_kb("VmRSS:");
     std::printf("phase=open start=%s partitions=%d open_s=%.3f rss_delta_kb=%ld "

@@ -27,16 +27,6 @@ struct rec {
     bool operator==(const rec&) const = default;
 };
 
-log_config compact_config() {
-    log_config cfg;
-    cfg.segment_bytes = 2048;
-    cfg.index_interval_bytes = 128;
-    cfg.index_max_bytes = 4096;
-    cfg.cleanup_policy = cleanup_compact;
-    cfg.min_cleanable_dirty_ratio = 0.0;
-    cfg.delete_retention_ms = 1'000'000;
-    return cfg;
-}
 
 // One record per batch: key, value (nullopt: tombstone), timestamp.
 append_result put(partition_log& log, const std::string& key, std::optional<std::string> value,
@@ -146,7 +136,7 @@ TEST_CASE("parse_cleanup_policy") {
 
 TEST_CASE("compaction keeps the last record per key at its offset and reads stay consistent") {
     temp_dir dir;
-    auto cfg = compact_config();
+    auto cfg = compact_test_config();
     auto log = partition_log::open(dir.path() / "t-0", cfg).value();
     std::vector<rec> all;
     std::mt19937 rng(7);
@@ -199,7 +189,7 @@ TEST_CASE("compaction keeps the last record per key at its offset and reads stay
 
 TEST_CASE("a second pass compacts only what is dirty against the new keys") {
     temp_dir dir;
-    auto cfg = compact_config();
+    auto cfg = compact_test_config();
     auto log = partition_log::open(dir.path() / "t-0", cfg).value();
     std::vector<rec> all;
     for (int round = 0; round < 2; ++round) {
@@ -218,7 +208,7 @@ TEST_CASE("a second pass compacts only what is dirty against the new keys") {
 
 TEST_CASE("tombstones survive delete.retention.ms, then go") {
     temp_dir dir;
-    auto cfg = compact_config();
+    auto cfg = compact_test_config();
     cfg.delete_retention_ms = 5'000;
     auto log = partition_log::open(dir.path() / "t-0", cfg).value();
     std::vector<rec> all;
@@ -257,7 +247,7 @@ TEST_CASE("tombstones survive delete.retention.ms, then go") {
 
 TEST_CASE("min.cleanable.dirty.ratio, min.compaction.lag.ms and max.compaction.lag.ms gate a pass") {
     temp_dir dir;
-    auto cfg = compact_config();
+    auto cfg = compact_test_config();
     cfg.min_cleanable_dirty_ratio = 0.5;
     auto log = partition_log::open(dir.path() / "t-0", cfg).value();
     for (int i = 0; i < 200; ++i) put(*log, "u" + std::to_string(i), std::string(50, 'a'), 1000 + i);
@@ -285,7 +275,7 @@ TEST_CASE("min.cleanable.dirty.ratio, min.compaction.lag.ms and max.compaction.l
     CHECK(task->first_dirty == checkpoint);
     log->abort_cleaning();
     // min.compaction.lag.ms keeps young segments out of the cleanable range.
-    auto young = compact_config();
+    auto young = compact_test_config();
     young.min_compaction_lag_ms = 10'000;
     log.reset();
     log = partition_log::open(dir.path() / "t-0", young, {.cleaner_checkpoint = checkpoint}).value();
@@ -297,7 +287,7 @@ TEST_CASE("min.cleanable.dirty.ratio, min.compaction.lag.ms and max.compaction.l
 
 TEST_CASE("a segment that changed while being cleaned is not replaced") {
     temp_dir dir;
-    auto cfg = compact_config();
+    auto cfg = compact_test_config();
     cfg.cleanup_policy = cleanup_compact | cleanup_delete;
     cfg.retention_ms = 100;
     cfg.file_delete_delay_ms = 0;
@@ -320,7 +310,7 @@ TEST_CASE("a segment that changed while being cleaned is not replaced") {
 
 TEST_CASE("interrupted swaps: .cleaned is dropped, .swap is completed, a stale index is rebuilt") {
     temp_dir dir;
-    auto cfg = compact_config();
+    auto cfg = compact_test_config();
     std::vector<rec> all;
     auto log = partition_log::open(dir.path() / "t-0", cfg).value();
     for (int i = 0; i < 150; ++i) {
@@ -411,7 +401,7 @@ TEST_CASE("retention renames segments to .deleted and unlinks them after file.de
 
 TEST_CASE("cleanup.policy=compact alone never deletes by retention") {
     temp_dir dir;
-    auto cfg = compact_config();
+    auto cfg = compact_test_config();
     cfg.retention_ms = 1;
     auto log = partition_log::open(dir.path() / "t-0", cfg).value();
     for (int i = 0; i < 60; ++i) put(*log, "k" + std::to_string(i), std::string(100, 'g'), 1000 + i);
@@ -475,7 +465,7 @@ TEST_CASE("idle descriptors are released and reopened on demand") {
 
 TEST_CASE("log_cleaner runs tasks on its thread and hands results back") {
     temp_dir dir;
-    auto cfg = compact_config();
+    auto cfg = compact_test_config();
     auto log = partition_log::open(dir.path() / "t-0", cfg).value();
     std::vector<rec> all;
     for (int i = 0; i < 200; ++i) {
@@ -510,7 +500,7 @@ TEST_CASE("random appends and compactions against a model") {
     for (uint32_t seed = 1; seed <= 5; ++seed) {
         CAPTURE(seed);
         temp_dir dir;
-        auto cfg = compact_config();
+        auto cfg = compact_test_config();
         cfg.delete_retention_ms = 50;
         std::mt19937 rng(seed);
         auto log = partition_log::open(dir.path() / "t-0", cfg).value();

@@ -208,16 +208,6 @@ TEST_CASE("compress_batch / decompress_batch keep the header and fix length, cod
 
 namespace {
 
-log_config compact_config() {
-    log_config cfg;
-    cfg.segment_bytes = 2048;
-    cfg.index_interval_bytes = 128;
-    cfg.index_max_bytes = 4096;
-    cfg.cleanup_policy = cleanup_compact;
-    cfg.min_cleanable_dirty_ratio = 0.0;
-    cfg.delete_retention_ms = 1'000'000;
-    return cfg;
-}
 
 struct stored {
     int64_t offset;
@@ -253,7 +243,7 @@ std::vector<stored> read_stored(const partition_log& log) {
 
 TEST_CASE("the cleaner compacts compressed batches and re-compresses them with their codec") {
     temp_dir dir;
-    auto cfg = compact_config();
+    auto cfg = compact_test_config();
     auto log = partition_log::open(dir.path() / "t-0", cfg).value();
     std::vector<stored> all;
     int64_t ts = 1000;
@@ -311,7 +301,7 @@ TEST_CASE("the cleaner compacts compressed batches and re-compresses them with t
 
 TEST_CASE("a compressed batch that does not decompress is kept whole, transactional ones too") {
     temp_dir dir;
-    auto cfg = compact_config();
+    auto cfg = compact_test_config();
     auto log = partition_log::open(dir.path() / "t-0", cfg).value();
     // A "gzip" batch whose payload is plain records (valid CRC, undecodable payload), then a
     // transactional zstd batch, then newer values of the same keys, enough to roll segments.

@@ -119,6 +119,18 @@ inline std::unique_ptr<partition_log> open_after_stop(const std::filesystem::pat
     return std::move(*log);
 }
 
+// Small segments, compaction due at once, tombstones kept: the cleaner tests' log.
+inline log_config compact_test_config() {
+    log_config cfg;
+    cfg.segment_bytes = 2048;
+    cfg.index_interval_bytes = 128;
+    cfg.index_max_bytes = 4096;
+    cfg.cleanup_policy = cleanup_compact;
+    cfg.min_cleanable_dirty_ratio = 0.0;
+    cfg.delete_retention_ms = 1'000'000;
+    return cfg;
+}
+
 // Recovery and rolls log at info; keep test output to warnings and errors.
 inline const bool quiet_logs = (sluice::log::set_level(sluice::log::level::warn), true);
 }  // namespace sluice::storage::test
