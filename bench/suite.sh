@@ -17,7 +17,8 @@
 # Usage: bench/suite.sh [--build DIR] [--quick] [--out-dir DIR] [--workdir DIR] [--keep]
 #                       [--wait-idle SECONDS] [--no-install] [--profile]
 #   --quick       < 3 min: 256 MiB partition, 1 run, 2-3 s per workload, no threads 1 vs 2 pass
-#   default       < 15 min: 2 GiB partition, 3 fetch runs per strategy, 6-8 s per workload
+#   default       ~10 min: 2 GiB partition, 3 fetch runs per strategy, 5 produce runs of 1 GiB per
+#                 append mode, 8 s per latency rate
 #   --wait-idle   wait (at most SECONDS) for the 1-minute load average to fall below 1.5
 #   --no-install  do not apt-get install python3-matplotlib (plots are then skipped)
 #   --profile     perf record (cpu-clock, call graphs) the broker during (b) 1 partition,

@@ -43,16 +43,6 @@ void tail_pool::set_budget(uint64_t bytes) {
     _budget = bytes;
 }
 
-uint64_t tail_pool::budget() const {
-    std::lock_guard lock(_mu);
-    return _budget;
-}
-
-size_t tail_pool::allocated() const {
-    std::lock_guard lock(_mu);
-    return _chunks.size();
-}
-
 std::shared_ptr<tail_chunk> tail_pool::acquire() {
     std::lock_guard lock(_mu);
     // A lowered budget: unused chunks beyond it are given back.
@@ -74,10 +64,6 @@ std::shared_ptr<tail_chunk> tail_pool::acquire() {
     _chunks.push_back(c);
     return c;
 }
-
-}  // namespace sluice::storage
-
-namespace sluice::storage {
 
 void tail_pool::prefill() {
     for (;;) {

@@ -68,14 +68,12 @@ public:
     static tail_pool& instance();
     // log.append.direct.cache.bytes; applies to later acquisitions.
     void set_budget(uint64_t bytes);
-    uint64_t budget() const;
     // A chunk nobody else references (fill 0), or nullptr when the budget is used up by
     // chunks that segments or in-flight sends still hold.
     std::shared_ptr<tail_chunk> acquire();
     // Allocates (and touches) chunks up to the budget, so appends find them ready. For a
     // background thread at start: it takes a few hundred milliseconds per 128 MiB here.
     void prefill();
-    size_t allocated() const;
 
 private:
     mutable std::mutex _mu;
