@@ -136,7 +136,7 @@ const std::set<std::string>& known_keys() {
         "default.replication.factor", "log.segment.bytes", "log.index.interval.bytes",
         "log.index.size.max.bytes", "message.max.bytes", "socket.request.max.bytes",
         "offsets.topic.replication.factor", "offsets.topic.num.partitions", "reactor.threads",
-        "reactor.stats.interval.ms",
+        "reactor.stats.interval.ms", "socket.receive.direct.min.bytes",
         "fetch.send.strategy", "log.append.strategy", "log.append.direct.cache.bytes", "queued.max.requests", "connections.max.idle.ms",
         "log.message.timestamp.type",
         // accepted, used by later features or irrelevant to this implementation
@@ -402,6 +402,7 @@ std::variant<broker_config, config_error> make_config(std::map<std::string, std:
     SLUICE_INT_KEY("log.index.size.max.bytes", log_index_size_max_bytes, 4)
     SLUICE_INT_KEY("message.max.bytes", message_max_bytes, 0)
     SLUICE_INT_KEY("socket.request.max.bytes", socket_request_max_bytes, 1)
+    SLUICE_INT_KEY("socket.receive.direct.min.bytes", socket_receive_direct_min_bytes, 0)
     SLUICE_INT_KEY("offsets.topic.replication.factor", offsets_topic_replication_factor, 1)
     SLUICE_INT_KEY("offsets.topic.num.partitions", offsets_topic_num_partitions, 1)
     SLUICE_INT_KEY("reactor.threads", reactor_threads, 0)

@@ -55,6 +55,9 @@ struct broker_config {
     int32_t log_index_size_max_bytes = 10485760;
     int32_t message_max_bytes = 1048588;
     int32_t socket_request_max_bytes = 104857600;
+    // A request frame with at least this many bytes still to arrive is received straight
+    // into its buffer (one copy fewer per produced byte; net/connection.h). 0: never.
+    int32_t socket_receive_direct_min_bytes = 65536;
     int16_t offsets_topic_replication_factor = 3;
     int32_t offsets_topic_num_partitions = 50;
     int32_t reactor_threads = 0;  // 0: one per online CPU

@@ -176,6 +176,7 @@ bool server::start_shards() {
         rc.shard_count = n;
         rc.file_send = parse_strategy(_config.fetch_send_strategy);
         rc.max_frame_bytes = static_cast<size_t>(_config.socket_request_max_bytes);
+        rc.direct_recv_min_bytes = static_cast<size_t>(_config.socket_receive_direct_min_bytes);
         auto r = net::reactor::create(rc);
         if (!r) {
             log::error("server", "cannot start reactor {}: {}", i, r.error().message());
@@ -237,11 +238,11 @@ void server::log_shard_stats(shard& sh, std::string_view when) {
     auto st = sh.reactor().stats();
     log::info("server",
               "shard {} {}: {} connections open ({} accepted here, {} handed to other shards, {} taken from them), "
-              "{} partitions, {} hand-offs of request work to other shards, {} stalls, {} SQ full, {} CQ overflow; "
-              "request service time {}",
+              "{} partitions, {} hand-offs of request work to other shards, {} stalls, {} SQ full, {} CQ overflow, "
+              "{} large frames received in place ({} bytes); request service time {}",
               sh.id(), when, st.connections_open, st.connections_accepted, st.connections_handed_off,
               st.connections_adopted, sh.partition_count(), sh.invokes_sent(), st.stalls, st.sq_full,
-              st.cq_overflow, sh.service_summary());
+              st.cq_overflow, st.recv_direct, st.bytes_recv_direct, sh.service_summary());
 }
 
 void server::arm_stats_timer(shard& sh) {

@@ -73,6 +73,7 @@ void connection::close_with(std::string_view reason) {
     log::debug("net", "{} closed: {}", _peer, reason);
     if (_reactor == nullptr) return;
     if (_recv_armed) _reactor->cancel(&_recv_op);
+    if (_direct_armed) _reactor->cancel(&_direct_recv_op);
     // Wakes any send or splice blocked on this socket (it fails with EPIPE), so every
     // in-flight operation completes soon and the fd can be closed after the last one.
     ::shutdown(_fd, SHUT_RDWR);
@@ -110,6 +111,7 @@ void connection::detach() {
     // drop their self-references. The caller holds a reference across this call.
     _closed = true;
     _recv_op.owner.reset();
+    _direct_recv_op.owner.reset();
     _send_op.owner.reset();
     _read_op.owner.reset();
     _splice_in_op.owner.reset();
@@ -125,9 +127,21 @@ void connection::detach() {
 bool connection::want_recv() const { return _reactor != nullptr && !_closed && !_paused; }
 
 void connection::arm_recv() {
-    if (_recv_armed || !want_recv()) return;
+    if (_recv_armed || _direct_armed || !want_recv()) return;
+    if (want_direct_recv()) {
+        arm_direct_recv();
+        return;
+    }
     io_uring_sqe* sqe = prepare(_recv_op);
-    io_uring_prep_recv_multishot(sqe, _fd, nullptr, 0, 0);
+    // Right after a large frame, expect another (a producer's next batch): a single-shot
+    // recv of just the next size prefix, so the whole body then comes in place. Under a
+    // multishot recv, a fast client's backlog would be copied out before a cancel could
+    // take effect.
+    if (_expect_large && _size_have < 4) {
+        io_uring_prep_recv(sqe, _fd, nullptr, 4 - _size_have, 0);
+    } else {
+        io_uring_prep_recv_multishot(sqe, _fd, nullptr, 0, 0);
+    }
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = _reactor->recv_buffers().group();
     _recv_armed = true;
@@ -135,7 +149,10 @@ void connection::arm_recv() {
 
 void connection::recv_done(int32_t res, uint32_t flags) {
     bool more = (flags & IORING_CQE_F_MORE) != 0;
-    if (!more) _recv_armed = false;
+    if (!more) {
+        _recv_armed = false;
+        _recv_cancelling = false;
+    }
     if (res > 0) {
         SLUICE_ASSERT(flags & IORING_CQE_F_BUFFER, "{}: recv without a buffer", _peer);
         auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
@@ -148,6 +165,13 @@ void connection::recv_done(int32_t res, uint32_t flags) {
             }
         }
         ring.recycle(bid);
+        if (!want_direct_recv()) _expect_large = false;
+        // A large frame is under way: stop the multishot recv; its last CQE re-arms
+        // (arm_recv), which then reads the rest of the frame into place.
+        if (more && !_recv_cancelling && want_direct_recv()) {
+            _recv_cancelling = true;
+            _reactor->cancel(&_recv_op);
+        }
     } else if (res == 0) {
         close_with("peer closed the connection");
     } else if (res == -ENOBUFS) {
@@ -162,6 +186,40 @@ void connection::recv_done(int32_t res, uint32_t flags) {
         close_with(fmt::format("recv failed: {}", strerror(-res)));
     }
     if (!more) arm_recv();
+}
+
+bool connection::want_direct_recv() const {
+    size_t min = _reactor->config().direct_recv_min_bytes;
+    return min > 0 && !_tls && _size_have == 4 && _body_size - _body_have >= min;
+}
+
+void connection::arm_direct_recv() {
+    // Capacity first (one allocation, or the pooled buffer from acquire()), then the size:
+    // the frame's allocator leaves the new bytes uninitialised (net/frame.h).
+    if (_body.capacity() < _body_size) _body.reserve(_body_size);
+    _body.resize(_body_size);
+    io_uring_sqe* sqe = prepare(_direct_recv_op);
+    // MSG_WAITALL: io_uring retries a short receive itself, so a 1 MiB frame usually
+    // completes as one CQE; a short completion (a signal, shutdown) is re-armed below.
+    io_uring_prep_recv(sqe, _fd, _body.data() + _body_have, _body_size - _body_have, MSG_WAITALL);
+    _direct_armed = true;
+    _expect_large = true;
+    ++_reactor->counters().recv_direct;
+}
+
+void connection::direct_recv_done(int32_t res, uint32_t /*flags*/) {
+    _direct_armed = false;
+    if (res > 0) {
+        SLUICE_ASSERT(static_cast<size_t>(res) <= _body_size - _body_have, "{}: recv overran the frame", _peer);
+        _reactor->counters().bytes_recv_direct += static_cast<uint64_t>(res);
+        _body_have += static_cast<size_t>(res);
+        if (_body_have == _body_size && !_closed) body_complete();
+    } else if (res == 0) {
+        close_with("peer closed the connection");
+    } else if (res != -ECANCELED && res != -EINTR && res != -EAGAIN) {
+        close_with(fmt::format("recv failed: {}", strerror(-res)));
+    }
+    arm_recv();
 }
 
 void connection::consume(std::span<const uint8_t> bytes) {
@@ -184,25 +242,34 @@ void connection::consume(std::span<const uint8_t> bytes) {
                 return;
             }
             _body_size = static_cast<size_t>(size);
+            _body_have = 0;
             _body = _reactor->frames().acquire(_body_size);
             if (_body.capacity() < _body_size) _body.reserve(std::min(_body_size, body_reserve_max));
         } else {
-            size_t take = std::min(_body_size - _body.size(), bytes.size() - pos);
+            size_t take = std::min(_body_size - _body_have, bytes.size() - pos);
             // Past the first MiB the client has shown it means it: one allocation for the
             // rest instead of a doubling series of copies (each a stall on big frames).
-            if (_body.size() + take > _body.capacity()) _body.reserve(_body_size);
-            _body.insert(_body.end(), bytes.begin() + static_cast<ptrdiff_t>(pos),
-                         bytes.begin() + static_cast<ptrdiff_t>(pos + take));
+            if (_body_have + take > _body.capacity()) _body.reserve(_body_size);
+            if (_body.size() < _body_have + take) _body.resize(_body_have + take);
+            std::memcpy(_body.data() + _body_have, bytes.data() + pos, take);
+            _body_have += take;
             pos += take;
         }
-        if (_size_have == 4 && _body.size() == _body_size) {
-            frame f = std::move(_body);
-            _body = frame{};
-            _size_have = 0;
-            _body_size = 0;
-            deliver(std::move(f));
-        }
+        if (_size_have == 4 && _body_have == _body_size) body_complete();
     }
+}
+
+void connection::body_complete() {
+    // A large frame, however it came, predicts another: a producer's next batch.
+    size_t min = _reactor->config().direct_recv_min_bytes;
+    if (min > 0 && !_tls && _body_size >= min) _expect_large = true;
+    frame f = std::move(_body);
+    f.resize(_body_size);
+    _body = frame{};
+    _size_have = 0;
+    _body_size = 0;
+    _body_have = 0;
+    deliver(std::move(f));
 }
 
 void connection::recycle_frame(frame f) {

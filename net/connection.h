@@ -9,8 +9,17 @@
 //
 // Receive: one multishot recv with buffers from the reactor's provided-buffer ring; bytes
 // are copied out into frames (wire format in net/frame.h) and the buffer is recycled at
-// once. Send: out_messages go out in order, one operation (or linked splice chain) in
-// flight at a time; consecutive in-memory pieces -- across queued messages too -- are
+// once. A large frame (a Produce of big batches) is instead received straight into its
+// own buffer, which saves a user-space copy of every produced byte:
+// - once a size prefix shows that at least reactor_config::direct_recv_min_bytes are still
+//   to come, the multishot recv is cancelled (bytes it still delivers are copied as usual),
+//   and one RECV with MSG_WAITALL reads the rest of the frame into place;
+// - after a large frame (however it came), a single-shot recv of just the next 4-byte size
+//   prefix follows, so a producer's stream of large frames comes entirely in place even
+//   when each arrives in one burst; the first small frame re-arms the multishot recv.
+//
+// Send: out_messages go out in order, one operation (or linked splice chain) in flight at
+// a time; consecutive in-memory pieces -- across queued messages too -- are
 // gathered into one sendmsg.
 //
 // TLS (a connection made with a tls_context): received bytes are decrypted (net/tls.h)
@@ -106,7 +115,11 @@ private:
     bool want_recv() const;
     void arm_recv();
     void recv_done(int32_t res, uint32_t flags);
+    bool want_direct_recv() const;
+    void arm_direct_recv();
+    void direct_recv_done(int32_t res, uint32_t flags);
     void consume(std::span<const uint8_t> bytes);
+    void body_complete();
     void deliver(frame f);
     void resume_delivery();
 
@@ -154,11 +167,17 @@ private:
     // receive state
     op _recv_op{"recv", this, &connection::recv_done};
     bool _recv_armed = false;
+    bool _recv_cancelling = false;  // multishot cancelled to switch to a direct recv
+    op _direct_recv_op{"recv_direct", this, &connection::direct_recv_done};
+    bool _direct_armed = false;
+    bool _expect_large = false;  // the last frame was large: the next recv is single-shot
     bool _paused = false;
     bool _delivery_scheduled = false;
     std::array<uint8_t, 4> _size_bytes{};
     unsigned _size_have = 0;  // 0..4 bytes of the size prefix seen
     size_t _body_size = 0;
+    size_t _body_have = 0;  // bytes of the body received; _body.size() may be larger while a
+                            // direct recv fills [_body_have, _body_size)
     frame _body;
     std::deque<frame> _held_frames;  // received while paused
 

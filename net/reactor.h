@@ -51,6 +51,10 @@ struct reactor_config {
     unsigned recv_buffer_count = 256;  // rounded up to a power of two
     send_strategy file_send = send_strategy::mmap_copy;
     size_t max_frame_bytes = 100 * 1024 * 1024;  // socket.request.max.bytes
+    // A frame with at least this many bytes still to come is received straight into its
+    // own buffer rather than copied out of provided buffers (net/connection.h); 0: never.
+    // socket.receive.direct.min.bytes.
+    size_t direct_recv_min_bytes = 64 * 1024;
 };
 
 struct reactor_stats {
@@ -70,6 +74,8 @@ struct reactor_stats {
     uint64_t residency_checks = 0;        // mincore calls made for mmap_copy pieces
     uint64_t mmap_copy_not_resident = 0;  // mmap_copy pieces sent buffered: pages not resident
     uint64_t frames_reused = 0;           // large frames received into a recycled buffer
+    uint64_t recv_direct = 0;             // RECVs straight into a large frame's buffer
+    uint64_t bytes_recv_direct = 0;       // bytes they received (the rest came by multishot)
     // TLS connections (every file piece goes through user space to be encrypted)
     uint64_t tls_handshakes = 0;          // completed
     uint64_t tls_failures = 0;            // handshake or record errors (connection closed)

@@ -185,10 +185,10 @@ void partition_log::set_high_watermark(int64_t hw) {
 // ---- append ----------------------------------------------------------------------------
 
 append_result partition_log::check_append(std::span<uint8_t> records, validate_origin origin,
-                                          batch_summary* summary) const {
+                                          const batch_summary* validated, batch_summary* summary) const {
     append_result r;
     r.log_start_offset = _log_start;
-    auto s = validate_batches(records, origin);
+    auto s = validated != nullptr ? result<batch_summary>(*validated) : validate_batches(records, origin);
     if (!s) {
         r.error = as_log_errc(s.error());
         return r;
@@ -221,10 +221,11 @@ void partition_log::assign_offsets(std::span<uint8_t> records, int32_t leader_ep
 }
 
 append_result partition_log::append(std::span<uint8_t> records, int32_t leader_epoch,
-                                    int64_t now_ms, validate_origin origin) {
+                                    int64_t now_ms, validate_origin origin,
+                                    const batch_summary* validated) {
     SLUICE_ASSERT(!_closed, "append to closed log {}", _dir.string());
     batch_summary summary;
-    append_result r = check_append(records, origin, &summary);
+    append_result r = check_append(records, origin, validated, &summary);
     if (r.error != log_errc::ok) return r;
     int64_t last = _log_end + summary.offset_count - 1;
     if (_segments.back()->needs_roll(records.size(), summary.batch_count, last, now_ms)) {

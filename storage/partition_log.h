@@ -78,8 +78,13 @@ public:
     // Validates every batch first (nothing is written on error), assigns offsets and the
     // leader epoch in place (both outside the CRC) and appends the bytes unchanged --
     // except with LogAppendTime, where maxTimestamp is set and the CRC recomputed.
+    // `validated`: validate_batches(records, origin) already succeeded on these very bytes
+    // (the Produce handler runs it on the connection's core, where a just-received frame is
+    // still in cache); its summary is used instead of a second pass. Limits that depend on
+    // this log's config are still checked here.
     append_result append(std::span<uint8_t> records, int32_t leader_epoch, int64_t now_ms,
-                         validate_origin origin = validate_origin::client);
+                         validate_origin origin = validate_origin::client,
+                         const batch_summary* validated = nullptr);
 
     // A follower's append: batches keep the offsets and epochs the leader assigned (the
     // first base offset must be >= log end; a gap rolls to a segment starting there).
@@ -185,7 +190,7 @@ private:
     std::error_code flush_dir();
     size_t segment_index_for(int64_t offset) const;
     append_result check_append(std::span<uint8_t> records, validate_origin origin,
-                               batch_summary* summary) const;
+                               const batch_summary* validated, batch_summary* summary) const;
     void assign_offsets(std::span<uint8_t> records, int32_t leader_epoch, int64_t now_ms,
                         append_result* r);
     std::optional<timestamp_offset> refine_by_records(const segment& s, const batch_header& h,

@@ -142,3 +142,33 @@ def test_stats_interval_must_be_a_non_negative_integer(tmp_path, zk):
         done = h.run_broker_once(tmp_path / f"run{bad}", props, [f"reactor.stats.interval.ms={bad}"])
         assert done.returncode != 0
         assert b"reactor.stats.interval.ms" in done.stderr, done.stderr[-500:]
+
+
+IN_PLACE = re.compile(r"shard (\d+) at shutdown: .*?, (\d+) large frames received in place \((\d+) bytes\)")
+
+
+def test_large_produce_requests_are_received_in_place(make_broker):
+    """A Produce frame with >= socket.receive.direct.min.bytes still to come is received
+    straight into its own buffer (net/connection.h). confluent-kafka sends 1 MB batches, some
+    records larger than a receive buffer; every byte must come back as sent, with the in-place
+    path on (the default) and off."""
+    records = c.make_records(3000, seed=41, big_every=100, big_sizes=[70 * 1024, 300 * 1024])
+    records += [c.Rec(f"bulk-{i}".encode(), bytes([i % 251]) * 4000, ()) for i in range(3000)]
+    conf = {"acks": "all", "batch.size": 1000000, "linger.ms": 50, "compression.type": "none"}
+    for min_bytes, expect_in_place in (("65536", True), ("0", False)):
+        broker = make_broker(overrides={"socket.receive.direct.min.bytes": min_bytes})
+        broker.start()
+        topic = f"in-place-{min_bytes}"
+        positions = c.ck_produce(broker.bootstrap, topic, records, conf)
+        counts = c.partition_counts(positions)
+        consumed = c.ck_consume(broker.bootstrap, topic, counts)
+        c.verify(records, positions, consumed)
+        assert broker.stop() == 0
+        final = [(int(m.group(2)), int(m.group(3))) for m in IN_PLACE.finditer(broker.stderr_text())]
+        assert final, broker.stderr_text()[-2000:]
+        frames, nbytes = sum(f for f, _ in final), sum(b for _, b in final)
+        if expect_in_place:
+            # About 14 MB of records; most arrives in frames of up to a MB.
+            assert frames >= 3 and nbytes >= 4_000_000, final
+        else:
+            assert frames == 0 and nbytes == 0, final

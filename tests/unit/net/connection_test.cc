@@ -34,6 +34,7 @@ TEST_CASE("connection: a frame larger than a receive buffer is assembled") {
     reactor_config cfg;
     cfg.recv_buffer_size = 4096;
     cfg.recv_buffer_count = 8;  // forces -ENOBUFS back-pressure along the way
+    cfg.direct_recv_min_bytes = 0;  // assembled from provided buffers only
     running_reactor rr(cfg, install_echo);
     int fd = connect_to(rr.port);
     std::string big(3 * 1024 * 1024 + 17, '\0');
@@ -43,6 +44,110 @@ TEST_CASE("connection: a frame larger than a receive buffer is assembled") {
     std::string body;
     REQUIRE(read_frame(fd, body));
     CHECK(body == big);
+    ::close(fd);
+}
+
+namespace {
+std::string patterned(size_t n, unsigned seed) {
+    std::string s(n, '\0');
+    for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + seed * 7919) >> 3);
+    return s;
+}
+}  // namespace
+
+// Large frames switch the connection from multishot recv to one RECV into the frame's own
+// buffer and back; small frames around them, uneven write sizes and pauses between writes
+// move the switch to every point of a frame. Off (min 0) must deliver the same bytes.
+TEST_CASE("connection: large frames received in place, pipelined with small ones") {
+    for (size_t min : {size_t{64 * 1024}, size_t{0}}) {
+        CAPTURE(min);
+        reactor_config cfg;
+        cfg.direct_recv_min_bytes = min;
+        running_reactor rr(cfg, install_echo);
+        int fd = connect_to(rr.port);
+        std::vector<std::string> bodies = {"s0", patterned(1024 * 1024, 1), "s1", patterned(200 * 1024, 2),
+                                           patterned(64 * 1024 + 5, 3), "", patterned(5 * 1024 * 1024 + 3, 4),
+                                           "s2", patterned(70 * 1024, 5)};
+        std::vector<uint8_t> wire;
+        for (const auto& b : bodies) {
+            auto f = make_frame(b);
+            wire.insert(wire.end(), f.begin(), f.end());
+        }
+        std::thread writer([&] {
+            size_t pos = 0;
+            unsigned step = 0;
+            while (pos < wire.size()) {
+                size_t n = std::min<size_t>(wire.size() - pos, 1 + (step * 48271u) % 300000);
+                if (!write_all(fd, wire.data() + pos, n)) return;
+                pos += n;
+                if (++step % 3 == 0) std::this_thread::sleep_for(1ms);
+            }
+        });
+        for (size_t i = 0; i < bodies.size(); ++i) {
+            std::string body;
+            REQUIRE(read_frame(fd, body));
+            CHECK(body.size() == bodies[i].size());
+            CHECK(body == bodies[i]);
+        }
+        writer.join();
+        auto s = rr.stats();
+        if (min > 0) {
+            // How many frames go in place depends on how much the kernel had buffered when
+            // each one started; the 5 MiB frame outruns any socket buffer.
+            CHECK(s.recv_direct >= 1);
+            CHECK(s.bytes_recv_direct > 2 * 1024 * 1024);
+        } else {
+            CHECK(s.recv_direct == 0);
+        }
+        ::close(fd);
+        CHECK(rr.wait_until([](reactor& r) { return r.stats().connections_open == 0; }));
+    }
+}
+
+TEST_CASE("connection: pause after a large frame holds the next one; EOF inside a large frame delivers nothing") {
+    std::shared_ptr<connection> conn;  // reactor thread only
+    std::vector<std::string> got;
+    std::atomic<int> closes{0};
+    running_reactor rr(reactor_config{}, [&](std::shared_ptr<connection> c) {
+        conn = c;
+        connection* raw = c.get();
+        c->set_frame_handler([&, raw](frame f) {
+            got.emplace_back(f.begin(), f.end());
+            if (got.size() == 1) raw->pause_reading();
+        });
+        c->set_close_handler([&](std::string_view) { closes.fetch_add(1); });
+    });
+    int fd = connect_to(rr.port);
+    std::vector<std::string> bodies = {patterned(512 * 1024, 6), patterned(768 * 1024, 7), "tail"};
+    std::vector<uint8_t> wire;
+    for (const auto& b : bodies) {
+        auto f = make_frame(b);
+        wire.insert(wire.end(), f.begin(), f.end());
+    }
+    // A's size prefix and a few bytes first, so that its rest is surely received in place.
+    std::thread writer([&] {
+        if (!write_all(fd, wire.data(), 100)) return;
+        std::this_thread::sleep_for(20ms);
+        write_all(fd, wire.data() + 100, wire.size() - 100);
+    });
+    CHECK(rr.wait_until([&](reactor&) { return got.size() == 1; }));
+    std::this_thread::sleep_for(100ms);
+    CHECK(rr.call([&] { return got.size(); }) == 1);
+    rr.call([&] { conn->resume_reading(); });
+    writer.join();
+    CHECK(rr.wait_until([&](reactor&) { return got.size() == 3; }));
+    CHECK(rr.call([&] { return got; }) == bodies);
+    // Half of a large frame, then EOF: the connection closes and nothing more is delivered.
+    auto partial = make_frame(patterned(1024 * 1024, 8));
+    REQUIRE(write_all(fd, partial.data(), 100));
+    std::this_thread::sleep_for(20ms);
+    REQUIRE(write_all(fd, partial.data() + 100, partial.size() / 2));
+    std::this_thread::sleep_for(50ms);
+    ::shutdown(fd, SHUT_WR);
+    CHECK(rr.wait_until([&](reactor&) { return closes.load() == 1; }));
+    CHECK(rr.call([&] { return got.size(); }) == 3);
+    CHECK(rr.stats().recv_direct >= 2);
+    rr.call([&] { conn.reset(); });
     ::close(fd);
 }
 
