@@ -1,7 +1,9 @@
 // CreateTopics (key 19), controller only (NOT_CONTROLLER elsewhere, as in Kafka's ZK
 // mode; clients send it to Metadata's controller_id). The topic is written to
 // ZooKeeper; the answer waits (up to timeout_ms) until every partition has a leader,
-// so a client can produce right after it.
+// so a client can produce right after it. Explicit replica assignments are taken as
+// Kafka's ZooKeeper mode takes them (num_partitions and replication_factor must then be
+// -1; brokers in the assignment need not be alive).
 #include "base/log.h"
 #include "broker/configs/config_table.h"
 #include "broker/handlers/handlers.h"
@@ -37,6 +39,30 @@ struct create_state {
         if (--pending == 0) req->respond(resp);
     }
 };
+
+// On the shard, after the coordinator's answer: an error (or a validation) is the
+// result; a created topic is answered once its leaders are elected (bounded by timeout).
+void create_written(shard& sh, std::shared_ptr<create_state> state, size_t index, std::string name, int64_t timeout,
+                    bool validate_only, int16_t error, std::string message) {
+    auto& res = state->resp.topics[index];
+    if (error != 0 || validate_only) {
+        res.error_code = error;
+        if (error != 0) res.error_message = std::move(message);
+        return state->one_done();
+    }
+    wait_for_metadata(
+        sh, timeout, [&sh, name]() { return topic_has_leaders(*sh.metadata(), name); },
+        [state, index, &sh, name](bool ready) {
+            auto& res = state->resp.topics[index];
+            if (ready) {
+                if (const auto* t = find_topic(*sh.metadata(), name)) res.topic_id = t->topic_id;
+            } else {
+                res.error_code = static_cast<int16_t>(error_code::request_timed_out);
+                res.error_message = "topic created; leaders not elected within the timeout";
+            }
+            state->one_done();
+        });
+}
 
 }  // namespace
 
@@ -75,13 +101,28 @@ void handle_create_topics(request_ptr req) {
             fail(error_code::topic_already_exists, fmt::format("Topic '{}' already exists.", t.name));
             continue;
         }
+        std::map<int32_t, std::vector<int32_t>> assignment;
         if (!t.assignments.empty()) {
-            fail(error_code::invalid_replica_assignment, "manual replica assignment is not supported yet");
+            if (t.num_partitions != -1 || t.replication_factor != -1) {
+                fail(error_code::invalid_request,
+                     "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used "
+                     "at the same time.");
+                continue;
+            }
+            bool duplicate = false;
+            for (const auto& a : t.assignments) duplicate |= !assignment.emplace(a.partition_index, a.broker_ids).second;
+            if (duplicate) { fail(error_code::invalid_replica_assignment, "a partition is assigned twice"); continue; }
+            // The coordinator checks the rest as Kafka does (0-based consecutive ids,
+            // equal non-empty replica lists without duplicates).
+            partitions = static_cast<int32_t>(assignment.size());
+            rf = static_cast<int16_t>(assignment.begin()->second.size());
+        } else if (partitions <= 0) {
+            fail(error_code::invalid_partitions, "number of partitions must be larger than 0");
             continue;
-        }
-        if (partitions <= 0) { fail(error_code::invalid_partitions, "number of partitions must be larger than 0"); continue; }
-        if (rf <= 0) { fail(error_code::invalid_replication_factor, "replication factor must be larger than 0"); continue; }
-        if (static_cast<size_t>(rf) > sh.metadata()->brokers.size()) {
+        } else if (rf <= 0) {
+            fail(error_code::invalid_replication_factor, "replication factor must be larger than 0");
+            continue;
+        } else if (static_cast<size_t>(rf) > sh.metadata()->brokers.size()) {
             fail(error_code::invalid_replication_factor,
                  fmt::format("Replication factor: {} larger than available brokers: {}.", rf,
                              sh.metadata()->brokers.size()));
@@ -106,34 +147,19 @@ void handle_create_topics(request_ptr req) {
             tr.configs->push_back({d.name, d.value, d.read_only, static_cast<int8_t>(d.source), d.sensitive});
         size_t index = state->resp.topics.size();
         state->resp.topics.push_back(std::move(tr));
-        if (body.validate_only) continue;
+        // validate_only: the handler's checks are enough without an assignment; an
+        // assignment is checked by the coordinator, which writes nothing then.
+        if (body.validate_only && assignment.empty()) continue;
         ++state->pending;
-        int64_t timeout = body.timeout_ms;
-        std::string name = t.name;
-        srv.coordinator().create_topic(
-            name, partitions, rf, std::move(configs),
-            [state, index, &sh, timeout, name](int16_t error, std::string message) {
-                sh.post([state, index, &sh, timeout, name, error, message]() {
-                    auto& res = state->resp.topics[index];
-                    if (error != 0) {
-                        res.error_code = error;
-                        res.error_message = message;
-                        return state->one_done();
-                    }
-                    wait_for_metadata(
-                        sh, timeout, [&sh, name]() { return topic_has_leaders(*sh.metadata(), name); },
-                        [state, index, &sh, name](bool ready) {
-                            auto& res = state->resp.topics[index];
-                            if (ready) {
-                                if (const auto* t = find_topic(*sh.metadata(), name)) res.topic_id = t->topic_id;
-                            } else {
-                                res.error_code = static_cast<int16_t>(error_code::request_timed_out);
-                                res.error_message = "topic created; leaders not elected within the timeout";
-                            }
-                            state->one_done();
-                        });
-                });
-            });
+        auto done = [state, index, &sh, timeout = body.timeout_ms, name = t.name,
+                     validate_only = body.validate_only](int16_t error, std::string message) {
+            sh.post([=, &sh]() { create_written(sh, state, index, name, timeout, validate_only, error, message); });
+        };
+        if (assignment.empty())
+            srv.coordinator().create_topic(t.name, partitions, rf, std::move(configs), std::move(done));
+        else
+            srv.coordinator().create_topic(t.name, std::move(assignment), std::move(configs), std::move(done),
+                                           body.validate_only);
     }
     state->one_done();
 }

@@ -1,9 +1,11 @@
 // DescribeGroups (key 15). Each group is described by its coordinator shard; a group
 // this broker does not coordinate gets NOT_COORDINATOR, an unknown one state "Dead".
 // Members' metadata and assignments are only shown while the group is Stable (Kafka).
+// Authorized operations, when asked for, are everything (no authorizer; protocol/acl.h).
 #include "base/log.h"
 #include "broker/groups/route.h"
 #include "broker/handlers/handlers.h"
+#include "broker/protocol/acl.h"
 #include "broker/protocol/messages.h"
 
 namespace sluice::broker {
@@ -26,12 +28,14 @@ void handle_describe_groups(request_ptr req) {
     state->pending = body->groups.size();
     if (state->pending == 0) return req->respond(state->resp);
     shard& sh = req->sh();
+    bool operations = req->version() >= 3 && body->include_authorized_operations;
     for (size_t i = 0; i < body->groups.size(); ++i) {
         std::string id = body->groups[i];
         int32_t p = groups::coordinator_partition(sh, id);
         groups::on_coordinator(
             sh, p, [p, id](groups::group_manager& gm) { return gm.describe(p, id); },
-            [state, i](proto::describe_groups_response::described_group g) {
+            [state, i, operations](proto::describe_groups_response::described_group g) {
+                if (operations && g.error_code == 0) g.authorized_operations = proto::group_operations;
                 state->resp.groups[i] = std::move(g);
                 if (--state->pending == 0) state->req->respond(state->resp);
             });

@@ -5,7 +5,10 @@
 // leader and is COORDINATOR_NOT_AVAILABLE until there is one. When fewer brokers are
 // alive than the replication factor, the topic cannot be created: the broker says so
 // once in its log, and clients keep getting COORDINATOR_NOT_AVAILABLE.
-// Transaction coordinators (key type 1) are not provided here.
+// Transaction coordinators (key type 1) do not exist: Sluice has no transactions. The
+// answer is TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which librdkafka and kafkajs treat as
+// fatal, so init_transactions() fails at once naming the reason; COORDINATOR_NOT_AVAILABLE
+// would be retried until the caller's timeout (and forever by a client that has none).
 #include "base/log.h"
 #include "broker/configs/config_table.h"
 #include "broker/groups/hash.h"
@@ -86,7 +89,8 @@ lookup find_leader(shard& sh, const std::string& key, const std::string& listene
 
 lookup check_key(int8_t key_type, const std::string& key) {
     if (key_type == 1)
-        return {static_cast<int16_t>(error_code::coordinator_not_available), "Transactions are not supported."};
+        return {static_cast<int16_t>(error_code::transactional_id_authorization_failed),
+                "Transactions are not supported by this broker (Sluice)."};
     if (key_type != 0) return {static_cast<int16_t>(error_code::invalid_request), "Unknown key type."};
     if (key.empty()) return {static_cast<int16_t>(error_code::invalid_request), "Empty group id."};
     return {};

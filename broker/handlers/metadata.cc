@@ -2,8 +2,10 @@
 // id, the controller, and topics with leaders, replicas and ISRs from ZooKeeper.
 // Unknown topics are auto-created when auto.create.topics.enable is set and the
 // request allows it (v4+ flag; implied below v4), answering LEADER_NOT_AVAILABLE
-// meanwhile, as Kafka does.
+// meanwhile, as Kafka does. Authorized operations, when asked for, are everything
+// (no authorizer; see protocol/acl.h).
 #include "broker/handlers/handlers.h"
+#include "broker/protocol/acl.h"
 #include "broker/protocol/errors.h"
 #include "broker/protocol/messages.h"
 #include "broker/server.h"
@@ -71,13 +73,21 @@ void handle_metadata(request_ptr req) {
     }
     resp.cluster_id = snap->cluster_id;
     resp.controller_id = snap->controller_id;
+    if (req->version() >= 8 && req->version() <= 10 && body.include_cluster_authorized_operations)
+        resp.cluster_authorized_operations = proto::cluster_operations;
+    bool topic_operations = req->version() >= 8 && body.include_topic_authorized_operations;
+    auto finish = [&]() {
+        if (topic_operations)
+            for (auto& t : resp.topics) t.topic_authorized_operations = proto::topic_operations;
+        req->respond(resp);
+    };
 
     // v0: an empty list means all topics; v1+: null means all.
     bool all = !body.topics || (req->version() == 0 && body.topics->empty());
     if (all) {
         for (const auto& [name, t] : snap->topics)
             if (!t->marked_for_deletion) resp.topics.push_back(describe_topic(*snap, *t));
-        return req->respond(resp);
+        return finish();
     }
     bool may_create = cfg.auto_create_topics_enable && (req->version() < 4 || body.allow_auto_topic_creation);
     for (const auto& wanted : *body.topics) {
@@ -102,7 +112,7 @@ void handle_metadata(request_ptr req) {
         }
         resp.topics.push_back(std::move(missing));
     }
-    req->respond(resp);
+    finish();
 }
 
 }  // namespace sluice::broker
