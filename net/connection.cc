@@ -188,10 +188,12 @@ void connection::recv_done(int32_t res, uint32_t flags) {
     if (!more) arm_recv();
 }
 
-bool connection::want_direct_recv() const {
+bool connection::is_large(size_t bytes) const {
     size_t min = _reactor->config().direct_recv_min_bytes;
-    return min > 0 && !_tls && _size_have == 4 && _body_size - _body_have >= min;
+    return min > 0 && !_tls && bytes >= min;
 }
+
+bool connection::want_direct_recv() const { return _size_have == 4 && is_large(_body_size - _body_have); }
 
 void connection::arm_direct_recv() {
     // Capacity first (one allocation, or the pooled buffer from acquire()), then the size:
@@ -203,7 +205,6 @@ void connection::arm_direct_recv() {
     // completes as one CQE; a short completion (a signal, shutdown) is re-armed below.
     io_uring_prep_recv(sqe, _fd, _body.data() + _body_have, _body_size - _body_have, MSG_WAITALL);
     _direct_armed = true;
-    _expect_large = true;
     ++_reactor->counters().recv_direct;
 }
 
@@ -261,8 +262,7 @@ void connection::consume(std::span<const uint8_t> bytes) {
 
 void connection::body_complete() {
     // A large frame, however it came, predicts another: a producer's next batch.
-    size_t min = _reactor->config().direct_recv_min_bytes;
-    if (min > 0 && !_tls && _body_size >= min) _expect_large = true;
+    if (is_large(_body_size)) _expect_large = true;
     frame f = std::move(_body);
     f.resize(_body_size);
     _body = frame{};

@@ -115,6 +115,8 @@ private:
     bool want_recv() const;
     void arm_recv();
     void recv_done(int32_t res, uint32_t flags);
+    // `bytes` is enough to receive in place (reactor_config::direct_recv_min_bytes; not TLS).
+    bool is_large(size_t bytes) const;
     bool want_direct_recv() const;
     void arm_direct_recv();
     void direct_recv_done(int32_t res, uint32_t flags);

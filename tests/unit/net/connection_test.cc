@@ -53,6 +53,21 @@ std::string patterned(size_t n, unsigned seed) {
     for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + seed * 7919) >> 3);
     return s;
 }
+// on_accept for the pause tests: every frame's bytes go to `got`, reading pauses after the
+// first frame, and close-handler calls are counted in `closes`.
+std::function<void(std::shared_ptr<connection>)> pause_after_first(std::shared_ptr<connection>& conn,
+                                                                   std::vector<std::string>& got,
+                                                                   std::atomic<int>& closes) {
+    return [&](std::shared_ptr<connection> c) {
+        conn = c;
+        connection* raw = c.get();
+        c->set_frame_handler([&, raw](frame f) {
+            got.emplace_back(f.begin(), f.end());
+            if (got.size() == 1) raw->pause_reading();
+        });
+        c->set_close_handler([&](std::string_view) { closes.fetch_add(1); });
+    };
+}
 }  // namespace
 
 // Large frames switch the connection from multishot recv to one RECV into the frame's own
@@ -118,15 +133,7 @@ TEST_CASE("connection: pause after a large frame holds the next one; EOF inside 
     std::shared_ptr<connection> conn;  // reactor thread only
     std::vector<std::string> got;
     std::atomic<int> closes{0};
-    running_reactor rr(reactor_config{}, [&](std::shared_ptr<connection> c) {
-        conn = c;
-        connection* raw = c.get();
-        c->set_frame_handler([&, raw](frame f) {
-            got.emplace_back(f.begin(), f.end());
-            if (got.size() == 1) raw->pause_reading();
-        });
-        c->set_close_handler([&](std::string_view) { closes.fetch_add(1); });
-    });
+    running_reactor rr(reactor_config{}, pause_after_first(conn, got, closes));
     int fd = connect_to(rr.port);
     std::vector<std::string> bodies = {patterned(512 * 1024, 6), patterned(768 * 1024, 7), "tail"};
     std::vector<uint8_t> wire;
@@ -259,14 +266,8 @@ TEST_CASE("connection: 200 connections at once") {
 TEST_CASE("connection: pause_reading holds frames until resume_reading") {
     std::shared_ptr<connection> conn;  // reactor thread only
     std::vector<std::string> got;
-    running_reactor rr(reactor_config{}, [&](std::shared_ptr<connection> c) {
-        conn = c;
-        connection* raw = c.get();
-        c->set_frame_handler([&, raw](frame f) {
-            got.emplace_back(f.begin(), f.end());
-            if (got.size() == 1) raw->pause_reading();
-        });
-    });
+    std::atomic<int> closes{0};
+    running_reactor rr(reactor_config{}, pause_after_first(conn, got, closes));
     int fd = connect_to(rr.port);
     std::vector<uint8_t> wire;
     for (int i = 0; i < 3; ++i) {
