@@ -150,7 +150,9 @@ const std::set<std::string>& known_keys() {
         "unclean.leader.election.enable", "controlled.shutdown.enable",
         "group.min.session.timeout.ms", "group.max.session.timeout.ms", "group.max.size",
         "offsets.retention.minutes", "auto.leader.rebalance.enable", "log.cleaner.threads",
-        "file.delete.delay.ms", "log.segment.delete.delay.ms", "replica.fetch.max.bytes",
+        "file.delete.delay.ms", "log.segment.delete.delay.ms", "replica.fetch.max.bytes", "num.replica.fetchers", "replica.fetch.wait.max.ms",
+        "replica.fetch.min.bytes", "replica.fetch.response.max.bytes", "replica.fetch.backoff.ms",
+        "replica.socket.timeout.ms",
     };
     return keys;
 }

@@ -10,6 +10,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -37,6 +39,35 @@ struct producer_entry {
     std::vector<batch> recent;  // oldest first, at most 5
 };
 
+// Leader side of replication (broker/replication/leader.h): what this broker, as the
+// partition's leader, knows of each follower. A follower's position is the offset of its
+// last Fetch (everything below it is on its log).
+struct follower_progress {
+    int64_t log_end = -1;            // -1: no fetch since this broker became leader
+    int64_t last_caught_up_ms = 0;   // last fetch that asked for the leader's log end
+};
+
+// A produce with acks=-1 waiting until the high watermark reaches `offset` (its last
+// offset + 1). `done(error)` runs on the partition's shard; it must post elsewhere.
+struct ack_waiter {
+    int64_t offset;
+    int64_t min_insync;
+    std::weak_ptr<void> alive;
+    std::function<void(int16_t error)> done;
+};
+
+struct leader_state {
+    bool leading = false;
+    coord::partition_state state;                // as the last snapshot had it (zk_version for CAS)
+    std::vector<int32_t> replicas;               // the assignment
+    std::map<int32_t, follower_progress> followers;
+    int64_t epoch_start_offset = 0;              // log end when this leader epoch began
+    // An ISR change sent to ZooKeeper and not yet seen in a snapshot: the high watermark
+    // counts the union of both ISRs meanwhile (Kafka's "maximal ISR", KIP-497).
+    std::optional<std::vector<int32_t>> pending_isr;
+    std::vector<ack_waiter> ack_waiters;
+};
+
 struct partition {
     topic_partition id;
     coord::uuid topic_id{};
@@ -61,6 +92,7 @@ struct partition {
     // has counted for it.
     uint64_t last_use = 0;
     size_t fds_counted = 0;
+    leader_state leader;
 
     void add_append_waiter(std::weak_ptr<void> alive, std::function<void()> wake) {
         std::erase_if(append_waiters, [](const waiter& w) { return w.alive.expired(); });

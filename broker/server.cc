@@ -3,6 +3,7 @@
 
 #include "base/log.h"
 #include "broker/configs/config_table.h"
+#include "broker/replication/replica_fetcher.h"
 #include "broker/session.h"
 #include "net/connection.h"
 #include "storage/log_dir.h"
@@ -165,6 +166,9 @@ void server::publish_snapshot(std::shared_ptr<const coord::cluster_snapshot> sna
         std::shared_ptr<const coord::cluster_snapshot> local(snap.get(), [keep = snap](const coord::cluster_snapshot*) {});
         sh->post([sh, local = std::move(local)]() mutable { sh->apply_snapshot(std::move(local)); });
     }
+    // After the shards: work the fetcher posts for this snapshot reaches each shard
+    // behind the snapshot itself (a shard's queue is FIFO).
+    if (_fetcher) _fetcher->update(std::move(snap));
 }
 
 bool server::start_shards() {
@@ -408,8 +412,10 @@ int server::run() {
     } else {
         log::info("server", "log.cleaner.enable=false: compacted topics are not cleaned");
     }
+    _fetcher = std::make_unique<replication::replica_fetcher>(*this);
     _serving.store(true);
     publish_snapshot(_coordinator->snapshot());
+    _fetcher->start();
     _background.start();
     if (_config.log_append_strategy == "direct")
         _background.submit([] { storage::tail_pool::instance().prefill(); });
@@ -426,6 +432,7 @@ int server::run() {
     sigwait(&signals, &sig);
     log::info("server", "{} received: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     _serving.store(false);
+    _fetcher->stop();  // first: it appends to logs through the shards
     if (_cleaner) _cleaner->stop();  // likewise: cancels the running task, results post to the shards
     _background.stop();  // before the shards: its jobs report back to them
     stop_shards();

@@ -23,6 +23,10 @@
 
 namespace sluice::broker {
 
+namespace replication {
+class replica_fetcher;
+}
+
 class server {
 public:
     explicit server(broker_config cfg);
@@ -118,6 +122,9 @@ private:
     background_io _background;
     std::unique_ptr<storage::log_cleaner> _cleaner;
     size_t _fd_share = 0;
+    // Follower side of replication (broker/replication/replica_fetcher.h): created before
+    // snapshots are published, started once the shards serve, stopped first at shutdown.
+    std::unique_ptr<replication::replica_fetcher> _fetcher;
 };
 
 }  // namespace sluice::broker

@@ -4,6 +4,8 @@
 #include "broker/groups/group_manager.h"
 #include "broker/maintenance/fd_budget.h"
 #include "broker/maintenance/log_duties.h"
+#include "broker/replication/leader.h"
+#include "broker/configs/config_table.h"
 #include "broker/server.h"
 #include "storage/log_dir.h"
 
@@ -21,7 +23,29 @@ shard::shard(server& srv, unsigned id, std::unique_ptr<net::reactor> r)
           for (auto& [tp, p] : _partitions) fn(*p);
       })) {}
 
-void shard::start_duties() { _duties->start(); }
+namespace {
+int64_t wall_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+void shard::start_duties() {
+    _duties->start();
+    arm_isr_expiry();
+}
+
+// Kafka's isr-expiration task: every replica.lag.time.max.ms / 2, leaders drop followers
+// that have not caught up for replica.lag.time.max.ms.
+void shard::arm_isr_expiry() {
+    const int64_t lag_ms = configs::broker_long(_srv.config().raw, "replica.lag.time.max.ms", 30000);
+    _reactor->add_timer(std::chrono::milliseconds(std::max<int64_t>(lag_ms / 2, 10)), [this, lag_ms] {
+        const int64_t now = wall_ms();
+        for (auto& [tp, p] : _partitions)
+            if (p->leader.leading) replication::expire_lagging(*this, *p, now, lag_ms);
+        arm_isr_expiry();
+    });
+}
 
 void shard::note_use(partition& p) { _fds->note_use(p); }
 
@@ -65,6 +89,7 @@ partition* shard::open_partition(const topic_partition& tp, const coord::topic_i
 
 void shard::apply_snapshot(std::shared_ptr<const coord::cluster_snapshot> snap) {
     const int32_t me = _srv.config().broker_id;
+    const int64_t now = wall_ms();
     // Partitions of topics that were deleted (or deleted and re-created: new topic id).
     for (auto it = _partitions.begin(); it != _partitions.end();) {
         auto t = snap->topics.find(it->first.topic);
@@ -96,6 +121,7 @@ void shard::apply_snapshot(std::shared_ptr<const coord::cluster_snapshot> snap) 
             _duties->track(*p, t->configs);  // live config changes reach the log here
             auto st = t->partitions.find(index);
             if (st != t->partitions.end()) p->leader_epoch = st->second.leader_epoch;
+            replication::on_snapshot(*this, *p, replicas, st != t->partitions.end() ? &st->second : nullptr, now);
         }
     }
     _metadata = std::move(snap);

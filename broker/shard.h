@@ -59,7 +59,7 @@ public:
 
     // Retention, background flushes and live log settings (broker/maintenance).
     log_duties& duties() { return *_duties; }
-    // Shard thread, once the reactor runs: arms the duty timers.
+    // Shard thread, once the reactor runs: arms the duty timers (and ISR expiry).
     void start_duties();
     // This shard's share of the open segment descriptor limit (broker/maintenance).
     fd_budget& fds() { return *_fds; }
@@ -89,6 +89,7 @@ public:
     void collect_live_offsets(std::vector<partition_offsets>& out) const;
 
 private:
+    void arm_isr_expiry();
     partition* open_partition(const topic_partition& tp, const coord::topic_info* topic);
     std::string dir_for(const topic_partition& tp) const;
 

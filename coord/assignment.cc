@@ -45,17 +45,15 @@ partition_state initial_partition_state(const std::vector<int32_t>& assignment, 
                                         int32_t controller_epoch) {
     partition_state s;
     s.controller_epoch = controller_epoch;
-    // Sluice has no follower replication yet, so only the leader is ever in sync: an ISR
-    // listing followers would let acks=all claim copies that do not exist, and let the
-    // controller elect an empty follower after the leader dies (silent loss of
-    // acknowledged records). With ISR = {leader} such a partition goes offline instead,
-    // as Kafka does with unclean.leader.election.enable=false.
+    // Kafka's rule: a new partition's ISR is every live assigned replica (all logs are
+    // empty, so all are in sync); followers that do not fetch are dropped by the leader
+    // after replica.lag.time.max.ms. The first live replica in assignment order leads.
     for (int32_t r : assignment)
         if (live.count(r)) {
-            s.leader = r;
-            s.isr = {r};
-            return s;
+            if (s.leader < 0) s.leader = r;
+            s.isr.push_back(r);
         }
+    if (s.leader >= 0) return s;
     s.isr = assignment;  // nobody can lead yet; all replicas are equally up to date (empty)
     return s;
 }

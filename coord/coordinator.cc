@@ -77,6 +77,14 @@ void coordinator::alter_topic_configs(std::string name, config_edit_fn edit, adm
         [shared_cb] { (*shared_cb)(errors::unknown_server_error, "coordinator is stopped"); });
 }
 
+void coordinator::update_isr(std::string topic, int32_t partition, partition_state next, isr_fn cb) {
+    auto shared_cb = std::make_shared<isr_fn>(std::move(cb));
+    impl* self = _impl.get();
+    _impl->post([self, topic = std::move(topic), partition, next,
+                 shared_cb] { (*shared_cb)(self->update_isr_now(topic, partition, next)); },
+                [shared_cb] { (*shared_cb)(false); });
+}
+
 // ---------------------------------------------------------------- cross-thread plumbing
 
 coordinator::impl::impl(zk_config cfg, snapshot_fn on_snapshot)

@@ -107,6 +107,15 @@ public:
         std::map<std::string, std::string>& configs)>;
     void alter_topic_configs(std::string name, config_edit_fn edit, admin_fn cb, bool validate_only = false);
 
+    // A partition leader changes its ISR, as Kafka's Partition.expandIsr/shrinkIsr do in
+    // ZooKeeper mode: `next` (same leader and leader_epoch, the new isr) is written to
+    // /brokers/topics/<t>/partitions/<p>/state only if that znode still has version
+    // next.zk_version (compare-and-set: a controller that moved leadership in between
+    // wins), together with the parent bump that tells every broker to re-read the topic.
+    // cb(ok) runs on the session thread; on success the next snapshot carries the state.
+    using isr_fn = std::function<void(bool ok)>;
+    void update_isr(std::string topic, int32_t partition, partition_state next, isr_fn cb);
+
     // Test support: the current ZooKeeper session (id, password), so a test can open
     // a second handle on it and close it, which expires ours.
     struct session_credentials {

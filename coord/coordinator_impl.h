@@ -51,6 +51,7 @@ public:
         std::optional<std::vector<std::vector<int32_t>>> assignments;  // one per added partition
         bool validate_only = false;
     };
+    bool update_isr_now(const std::string& topic, int32_t partition, const partition_state& next);  // partition_admin.cc
     void add_partitions_now(const add_partitions_request& req, const admin_fn& cb);  // partition_admin.cc
     void alter_topic_configs_now(const std::string& name, const config_edit_fn& edit, const admin_fn& cb,
                                  bool validate_only);

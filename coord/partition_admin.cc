@@ -98,4 +98,24 @@ void coordinator::impl::add_partitions_now(const add_partitions_request& req, co
     cb(errors::none, "");
 }
 
+bool coordinator::impl::update_isr_now(const std::string& topic, int32_t partition, const partition_state& next) {
+    if (!_connected) return false;
+    zk_txn tx;
+    tx.set(znodes::partition_state_path(topic, partition), znodes::encode_partition_state(next), next.zk_version);
+    tx.set(znodes::topic_partitions_path(topic), std::nullopt, -1);  // every broker re-reads the topic
+    int rc = tx.commit(_zk);
+    if (rc != ZOK) {
+        log::info(sub, "{}-{}: ISR change to [{}] not written: {}", topic, partition, fmt::join(next.isr, ","),
+                  zk_error_name(rc));
+        _need_topics.insert(topic);  // our view is stale: read the state again
+        retry_soon(std::chrono::milliseconds(0));
+        return false;
+    }
+    log::info(sub, "{}-{}: leader {} leader_epoch {} changed its ISR to [{}]", topic, partition, next.leader,
+              next.leader_epoch, fmt::join(next.isr, ","));
+    _need_topics.insert(topic);
+    retry_soon(std::chrono::milliseconds(0));
+    return true;
+}
+
 }  // namespace sluice::coord

@@ -1,3 +1,4 @@
+#include "broker/replication/leader.h"
 #include "broker/groups/group_manager.h"
 
 #include "base/log.h"
@@ -156,8 +157,9 @@ int16_t group_manager::append(int32_t p, const std::vector<record>& records) {
             return err(error_code::invalid_commit_offset_size);
         return err(error_code::coordinator_not_available);
     }
-    part->log->set_high_watermark(part->log->log_end_offset());
-    part->notify_appended();
+    // Committed offsets are answered once written here (acks=1 semantics; Kafka waits for
+    // the ISR, offsets.commit.required.acks=-1); followers still copy them.
+    replication::after_append(*part);
     return 0;
 }
 

@@ -3,7 +3,11 @@
 // sends zero-copy or one-copy (net/send_strategy.h). If fewer than min_bytes are
 // available, the request is parked: a waiter on every partition it reads (woken by the
 // next append) and a max_wait_ms timer on the connection's shard; whichever comes first
-// re-runs the read once. Nothing blocks and nothing polls.
+// re-runs the read (and parks again while the wait lasts). Nothing blocks, nothing polls.
+//
+// A Fetch with a replica id >= 0 comes from a follower (broker/replication/leader.h):
+// it reads up to the log end rather than the high watermark, and its fetch offset tells
+// the leader how far that follower has come.
 //
 // Sessions (KIP-227) are not implemented: every response is a full response with
 // session id 0, which is what librdkafka, kafka-python and kafkajs ask for.
@@ -11,9 +15,11 @@
 #include "broker/handlers/handlers.h"
 #include "broker/protocol/errors.h"
 #include "broker/protocol/messages.h"
+#include "broker/replication/leader.h"
 #include "broker/server.h"
 #include "broker/topics.h"
 
+#include <chrono>
 #include <map>
 
 namespace sluice::broker {
@@ -28,7 +34,13 @@ struct read_ref {
     int64_t fetch_offset;
     int32_t max_bytes;
     int32_t current_leader_epoch;
+    int32_t replica_id;  // >= 0: a follower's fetch
 };
+
+int64_t wall_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
 
 struct read_outcome {
     int16_t error = 0;
@@ -47,9 +59,12 @@ read_outcome read_on_owner(shard& sh, const read_ref& ref) {
         return {static_cast<int16_t>(e)};
     }
     const auto& log = *p->log;
+    if (ref.replica_id >= 0 && !replication::on_follower_fetch(sh, *p, ref.replica_id, ref.fetch_offset, wall_ms()))
+        return {static_cast<int16_t>(error_code::not_leader_or_follower)};
     // Consumers read up to the high watermark; with no transactions the last stable
     // offset is the high watermark, so read_committed and read_uncommitted agree.
-    auto r = log.read(ref.fetch_offset, ref.max_bytes, true, log.high_watermark());
+    // Followers read up to the log end.
+    auto r = log.read(ref.fetch_offset, ref.max_bytes, true, ref.replica_id >= 0 ? -1 : log.high_watermark());
     read_outcome out;
     out.high_watermark = log.high_watermark();
     out.log_start_offset = log.log_start_offset();
@@ -87,6 +102,7 @@ private:
         shard& sh = _req->sh();
         const auto snap = sh.metadata();
         bool by_id = _req->version() >= 13;
+        const int32_t replica_id = _req->version() >= 15 ? _body->replica_state.replica_id : _body->replica_id;
         for (size_t ti = 0; ti < _body->topics.size(); ++ti) {
             const auto& ft = _body->topics[ti];
             const coord::topic_info* t = by_id ? find_topic_by_id(*snap, ft.topic_id) : find_topic(*snap, ft.topic);
@@ -108,7 +124,7 @@ private:
                     if (lead == leadership::leader) {
                         _refs[_srv.shard_of(t->name, fp.partition)].push_back(
                             {ti, pi, {t->name, fp.partition}, fp.fetch_offset, fp.partition_max_bytes,
-                             fp.current_leader_epoch});
+                             fp.current_leader_epoch, replica_id});
                     } else {
                         pd.error_code = static_cast<int16_t>(lead == leadership::unknown_partition
                                                                  ? error_code::unknown_topic_or_partition
@@ -124,6 +140,7 @@ private:
     void read_round() {
         if (_refs.empty()) return finish();
         _pending = _refs.size();
+        _reading = true;
         _round_bytes = 0;
         _round_error = false;
         auto self = shared_from_this();
@@ -154,31 +171,42 @@ private:
             if (out[i].error != 0) _round_error = true;
         }
         if (--_pending > 0) return;
+        _reading = false;
         bool enough = _round_bytes >= static_cast<uint64_t>(std::max(_body->min_bytes, 1)) ||
                       _round_error || _body->max_wait_ms <= 0;
-        if (enough || _waited) return finish();
+        // Woken by an append that did not move the high watermark (or moved it too
+        // little): park again until max_wait_ms has passed.
+        if (enough || (_waited && _timer == 0)) return finish();
         park();
     }
 
     void park() {
-        _waited = true;
         auto self = shared_from_this();
         auto& origin = _req->sh();
         std::weak_ptr<fetch_op> weak = self;
-        auto wake = [weak, &origin]() {
-            origin.post([weak]() {
-                if (auto op = weak.lock()) op->wake();
+        _woken = false;
+        // A fresh token per parking: waiters of an earlier one expire with it.
+        _park_token = std::make_shared<int>(0);
+        std::weak_ptr<void> token = _park_token;
+        auto wake = [weak, token, &origin]() {
+            origin.post([weak, token]() {
+                auto op = weak.lock();
+                if (op && !token.expired()) op->wake();
             });
         };
-        _timer = origin.reactor().add_timer(std::chrono::milliseconds(_body->max_wait_ms), [self]() {
-            self->_timer = 0;
-            self->wake();
-        });
+        if (!_waited)
+            _timer = origin.reactor().add_timer(std::chrono::milliseconds(_body->max_wait_ms), [self]() {
+                self->_timer = 0;
+                if (self->_reading) return;  // that read's answer sees the timer gone and finishes
+                self->_woken = false;
+                self->wake();
+            });
+        _waited = true;
         for (const auto& [target, refs] : _refs) {
             _srv.invoke_on(
                 origin.id(), target,
-                [refs, weak, wake](shard& owner) {
-                    park_on_owner(owner, refs, weak, wake);
+                [refs, token, wake](shard& owner) {
+                    park_on_owner(owner, refs, token, wake);
                     return 0;
                 },
                 [](int) {});
@@ -188,16 +216,18 @@ private:
     void wake() {
         if (_finished || _woken) return;
         _woken = true;
-        if (_timer != 0) {
-            _req->sh().reactor().cancel_timer(_timer);
-            _timer = 0;
-        }
+        _park_token.reset();
         read_round();
     }
 
     void finish() {
         if (_finished) return;
         _finished = true;
+        _park_token.reset();
+        if (_timer != 0) {
+            _req->sh().reactor().cancel_timer(_timer);
+            _timer = 0;
+        }
         trim_to_max_bytes();
         _req->respond(_resp);
     }
@@ -230,8 +260,10 @@ private:
     bool _round_error = false;
     bool _waited = false;
     bool _woken = false;
+    bool _reading = false;
     bool _finished = false;
     uint64_t _timer = 0;
+    std::shared_ptr<void> _park_token;  // alive while parked; append waiters hold it weakly
 };
 
 }  // namespace

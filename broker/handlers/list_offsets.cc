@@ -25,6 +25,7 @@ struct lookup {
     topic_partition tp;
     int64_t timestamp;
     int32_t current_leader_epoch;
+    bool from_replica;  // replica_id >= 0: a follower (or a debugging tool) asks, Kafka answers the log end
 };
 
 partition_response lookup_on_owner(shard& sh, const lookup& l, int16_t version) {
@@ -45,7 +46,7 @@ partition_response lookup_on_owner(shard& sh, const lookup& l, int16_t version) 
     out.leader_epoch = p->leader_epoch;
     out.timestamp = -1;
     switch (l.timestamp) {
-        case latest: out.offset = log.high_watermark(); break;
+        case latest: out.offset = l.from_replica ? log.log_end_offset() : log.high_watermark(); break;
         case earliest:
         case earliest_local: out.offset = log.log_start_offset(); break;
         case latest_tiered: out.offset = -1; break;
@@ -106,7 +107,7 @@ void handle_list_offsets(request_ptr req) {
             auto lead = check_leader(sh, t.name, p.partition_index);
             if (lead == leadership::leader) {
                 by_shard[srv.shard_of(t.name, p.partition_index)].push_back(
-                    {ti, pi, {t.name, p.partition_index}, p.timestamp, p.current_leader_epoch});
+                    {ti, pi, {t.name, p.partition_index}, p.timestamp, p.current_leader_epoch, body.replica_id >= 0});
             } else {
                 pr.error_code = static_cast<int16_t>(lead == leadership::unknown_partition
                                                          ? error_code::unknown_topic_or_partition

@@ -1,12 +1,15 @@
 // Produce (key 0). Batches are validated and appended on the shard that owns each
 // partition; the response is assembled on the connection's shard once every owner has
-// answered. acks=0 gets no response; acks=1 and acks=-1 are answered after the append
-// (with one replica, -1 behaves as 1; the high watermark moves with the log end).
+// answered. acks=0 gets no response; acks=1 is answered after the leader's append;
+// acks=-1 once the high watermark (the smallest log end in the ISR) has passed the
+// records, or REQUEST_TIMED_OUT after the request's timeout_ms (broker/replication).
 #include "base/log.h"
 #include "broker/configs/config_table.h"
 #include "broker/handlers/handlers.h"
 #include "broker/protocol/errors.h"
+#include "broker/producer_state.h"
 #include "broker/protocol/messages.h"
+#include "broker/replication/leader.h"
 #include "broker/server.h"
 #include "broker/topics.h"
 
@@ -14,6 +17,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <set>
 
 namespace sluice::broker {
 namespace {
@@ -36,34 +40,13 @@ struct part_outcome {
     int64_t log_append_time = -1;
     int64_t log_start_offset = -1;
     std::string message;
+    int64_t end_offset = -1;  // log end right after this append (what acks=-1 waits for)
+    bool awaiting_ack = false;
 };
 
 int64_t now_ms() {
     using namespace std::chrono;
     return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
-// Idempotent producers: a retried batch (same producer, epoch and sequence as one of
-// the last five) is answered with its original offset and not written again; a gap in
-// sequence numbers is OUT_OF_ORDER_SEQUENCE_NUMBER. State is in memory only: after a
-// restart the first batch of a known producer is accepted as is.
-std::optional<part_outcome> check_sequence(partition& p, const storage::batch_header& h) {
-    if (h.producer_id < 0) return std::nullopt;
-    auto it = p.producers.find(h.producer_id);
-    if (it == p.producers.end()) return std::nullopt;
-    auto& e = it->second;
-    if (h.producer_epoch < e.epoch) return part_outcome{static_cast<int16_t>(error_code::invalid_producer_epoch)};
-    if (h.producer_epoch > e.epoch) return std::nullopt;
-    for (const auto& b : e.recent)
-        if (b.first_sequence == h.base_sequence) return part_outcome{0, b.base_offset, -1, p.log->log_start_offset()};
-    if (!e.recent.empty()) {
-        int32_t expected = e.recent.back().last_sequence + 1;
-        if (expected < 0) expected = 0;  // sequence numbers wrap at INT32_MAX
-        if (h.base_sequence != expected)
-            return part_outcome{static_cast<int16_t>(error_code::out_of_order_sequence_number), -1, -1, -1,
-                                fmt::format("expected sequence {} got {}", expected, h.base_sequence)};
-    }
-    return std::nullopt;
 }
 
 // Kafka's LogValidator: a compacted topic needs a key on every record, since compaction
@@ -92,17 +75,6 @@ std::optional<part_outcome> check_keys_for_compaction(const partition& p, std::s
     return std::nullopt;
 }
 
-void remember_sequence(partition& p, const storage::batch_header& h, int64_t base_offset) {
-    if (h.producer_id < 0) return;
-    auto& e = p.producers[h.producer_id];
-    if (h.producer_epoch != e.epoch) {
-        e.epoch = h.producer_epoch;
-        e.recent.clear();
-    }
-    e.recent.push_back({h.base_sequence, h.base_sequence + h.last_offset_delta, base_offset});
-    if (e.recent.size() > 5) e.recent.erase(e.recent.begin());
-}
-
 part_outcome append_on_owner(shard& sh, const part_ref& ref) {
     partition* p = sh.find(ref.tp);
     if (p == nullptr) return {static_cast<int16_t>(error_code::not_leader_or_follower)};
@@ -115,7 +87,8 @@ part_outcome append_on_owner(shard& sh, const part_ref& ref) {
         return {static_cast<int16_t>(error_code::corrupt_message), -1, -1, -1, "records shorter than a batch header"};
     auto header = storage::parse_batch_header(ref.records.data());
     if (auto keyless = check_keys_for_compaction(*p, ref.records)) return *keyless;
-    if (auto dup = check_sequence(*p, header)) return *dup;
+    if (auto v = check_sequence(*p, header))
+        return {v->error, v->duplicate_of, -1, v->error == 0 ? p->log->log_start_offset() : -1, v->message};
     auto r = p->log->append(ref.records, p->leader_epoch, now_ms(), storage::validate_origin::client,
                             ref.validated ? &*ref.validated : nullptr);
     if (r.error != storage::log_errc::ok) {
@@ -126,34 +99,84 @@ part_outcome append_on_owner(shard& sh, const part_ref& ref) {
     }
     remember_sequence(*p, header, r.base_offset);
     sh.note_use(*p);
-    p->log->set_high_watermark(p->log->log_end_offset());
-    p->notify_appended();
-    return {0, r.base_offset, r.log_append_time, r.log_start_offset};
+    replication::after_append(*p);
+    part_outcome out{0, r.base_offset, r.log_append_time, r.log_start_offset};
+    out.end_offset = p->log->log_end_offset();
+    return out;
 }
 
-// acks=-1 needs min.insync.replicas (topic override, else server.properties, else 1)
-// replicas in the ISR, as Kafka's Partition.appendRecordsToLeader checks before writing.
-bool isr_too_small(shard& sh, const std::string& topic, int32_t partition) {
-    const auto* t = find_topic(*sh.metadata(), topic);
-    if (t == nullptr) return false;
-    auto st = t->partitions.find(partition);
-    if (st == t->partitions.end()) return false;
+// min.insync.replicas: the topic override, else server.properties, else 1.
+int64_t min_insync(shard& sh, const coord::topic_info* t) {
     int64_t min_isr = configs::broker_long(sh.srv().config().raw, "min.insync.replicas", 1);
+    if (t == nullptr) return min_isr;
     if (auto it = t->configs.find("min.insync.replicas"); it != t->configs.end()) {
         int64_t v = 0;
         auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
         if (ec == std::errc{} && end == it->second.data() + it->second.size()) min_isr = v;
     }
-    return static_cast<int64_t>(st->second.isr.size()) < min_isr;
+    return min_isr;
 }
 
-struct produce_state {
+// acks=-1 needs min.insync.replicas replicas in the ISR, as Kafka's
+// Partition.appendRecordsToLeader checks before writing.
+bool isr_too_small(shard& sh, const std::string& topic, int32_t partition) {
+    const auto* t = find_topic(*sh.metadata(), topic);
+    if (t == nullptr) return false;
+    auto st = t->partitions.find(partition);
+    if (st == t->partitions.end()) return false;
+    return static_cast<int64_t>(st->second.isr.size()) < min_insync(sh, t);
+}
+
+// The owner's side of acks=-1: after the append, wait (on the owner) until the high
+// watermark reaches the records; the answer is posted to the connection's shard.
+template <typename Ack>
+void await_ack_on_owner(shard& owner, const topic_partition& tp, part_outcome& o, Ack ack) {
+    partition* p = owner.find(tp);
+    if (p == nullptr || o.error != 0 || p->log->high_watermark() >= o.end_offset) return;
+    if (!p->leader.leading) {
+        o.error = static_cast<int16_t>(error_code::not_leader_or_follower);
+        return;
+    }
+    o.awaiting_ack = true;
+    replication::wait_for_ack(*p, o.end_offset, min_insync(owner, find_topic(*owner.metadata(), tp.topic)),
+                              ack.alive, std::move(ack.done));
+}
+
+struct produce_state : std::enable_shared_from_this<produce_state> {
     request_ptr req;
     proto::produce_response resp;
-    size_t pending = 0;
+    size_t pending = 0;     // owner shards still appending
+    int64_t awaiting = 0;   // acks=-1 partitions whose high watermark has not arrived
     bool acks_zero = false;
+    bool finished = false;
+    uint64_t timer = 0;
+    std::set<std::pair<size_t, size_t>> unacked;
 
+    // All appends are back: answer now, or once the acks arrive (timeout_ms at most).
+    void appended(int32_t timeout_ms) {
+        if (awaiting <= 0) return finish();
+        auto self = shared_from_this();
+        timer = req->sh().reactor().add_timer(std::chrono::milliseconds(std::max(timeout_ms, 0)), [self]() {
+            self->timer = 0;
+            for (auto [ti, pi] : self->unacked) {
+                auto& pr = self->resp.responses[ti].partition_responses[pi];
+                pr.error_code = static_cast<int16_t>(error_code::request_timed_out);
+                pr.error_message = "the ISR did not acknowledge the records within timeout_ms";
+            }
+            self->finish();
+        });
+    }
+    void acked(size_t ti, size_t pi, int16_t error) {
+        if (finished) return;
+        unacked.erase({ti, pi});
+        if (error != 0) resp.responses[ti].partition_responses[pi].error_code = error;
+        if (--awaiting == 0 && pending == 0) finish();
+    }
     void finish() {
+        if (finished) return;
+        finished = true;
+        if (timer != 0) req->sh().reactor().cancel_timer(timer);
+        timer = 0;
         if (acks_zero) return req->respond_nothing();
         req->respond(resp);
     }
@@ -200,7 +223,7 @@ void handle_produce(request_ptr req) {
                 pr.error_code = static_cast<int16_t>(error_code::corrupt_message);
             } else if (body->acks == -1 && isr_too_small(sh, td.name, pd.index)) {
                 pr.error_code = static_cast<int16_t>(error_code::not_enough_replicas);
-                pr.error_message = "the ISR is smaller than min.insync.replicas (Sluice followers do not replicate yet)";
+                pr.error_message = "the ISR is smaller than min.insync.replicas";
             } else {
                 // The frame is ours: batch headers get their offsets written in place.
                 auto* data = const_cast<uint8_t*>(pd.records.view.data());
@@ -217,19 +240,35 @@ void handle_produce(request_ptr req) {
     }
     if (by_shard.empty()) return state->finish();
     state->pending = by_shard.size();
+    const bool acks_all = body->acks == -1;
+    const int32_t timeout_ms = body->timeout_ms;
+    shard* origin = &sh;
+    std::weak_ptr<produce_state> weak_state = state;
     for (auto& [target, refs] : by_shard) {
         srv.invoke_on(
             sh.id(), target,
             // `body` keeps the decoded request (and req the frame) alive until every
             // owner has appended.
-            [refs = std::move(refs), body](shard& owner) {
+            [refs = std::move(refs), body, acks_all, origin, weak_state](shard& owner) {
                 std::vector<std::pair<const part_ref*, part_outcome>> out;
-                for (const auto& ref : refs) out.emplace_back(&ref, append_on_owner(owner, ref));
+                for (const auto& ref : refs) {
+                    out.emplace_back(&ref, append_on_owner(owner, ref));
+                    if (!acks_all) continue;
+                    struct {
+                        std::weak_ptr<void> alive;
+                        std::function<void(int16_t)> done;
+                    } ack{weak_state, [origin, weak_state, ti = ref.topic_i, pi = ref.part_i](int16_t error) {
+                              origin->post([weak_state, ti, pi, error]() {
+                                  if (auto st = weak_state.lock()) st->acked(ti, pi, error);
+                              });
+                          }};
+                    await_ack_on_owner(owner, ref.tp, out.back().second, std::move(ack));
+                }
                 std::vector<std::tuple<size_t, size_t, part_outcome>> results;
                 for (auto& [ref, o] : out) results.emplace_back(ref->topic_i, ref->part_i, std::move(o));
                 return results;
             },
-            [state](std::vector<std::tuple<size_t, size_t, part_outcome>> results) {
+            [state, timeout_ms](std::vector<std::tuple<size_t, size_t, part_outcome>> results) {
                 for (auto& [ti, pi, o] : results) {
                     auto& pr = state->resp.responses[ti].partition_responses[pi];
                     pr.error_code = o.error;
@@ -237,8 +276,12 @@ void handle_produce(request_ptr req) {
                     pr.log_append_time_ms = o.log_append_time;
                     pr.log_start_offset = o.log_start_offset;
                     if (o.error != 0 && !o.message.empty()) pr.error_message = o.message;
+                    if (o.awaiting_ack) {
+                        ++state->awaiting;
+                        state->unacked.insert({ti, pi});
+                    }
                 }
-                if (--state->pending == 0) state->finish();
+                if (--state->pending == 0) state->appended(timeout_ms);
             });
     }
 }

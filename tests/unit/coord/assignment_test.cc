@@ -28,10 +28,10 @@ TEST_CASE("assign_replicas with a random start spreads leaders and never repeats
     CHECK(single == std::map<int32_t, std::vector<int32_t>>{{0, {7}}, {1, {7}}, {2, {7}}});
 }
 
-TEST_CASE("initial state: first live replica leads, ISR = the leader (followers do not replicate yet)") {
+TEST_CASE("initial state: first live replica leads, ISR = every live replica in assignment order") {
     auto s = initial_partition_state({3, 1, 2}, {1, 2}, 7);
     CHECK(s.leader == 1);
-    CHECK(s.isr == std::vector<int32_t>{1});
+    CHECK(s.isr == std::vector<int32_t>{1, 2});
     CHECK(s.leader_epoch == 0);
     CHECK(s.controller_epoch == 7);
     auto none = initial_partition_state({3}, {}, 7);

@@ -244,9 +244,9 @@ TEST_CASE("zk: create_topic -> state znodes with leaders; broker death moves lea
     // Created through the non-controller: any broker may write the topic znodes.
     auto r = create(c2, "orders", 4, 2, {{"retention.ms", "1000"}});
     CHECK(r.error == 0);
-    // ISR = the leader alone: followers do not replicate yet (coord/assignment.h).
-    CHECK(p2.wait([](const cluster_snapshot& s) { return all_led(s, "orders", 4, 1); }));
-    CHECK(p1.wait([](const cluster_snapshot& s) { return all_led(s, "orders", 4, 1); }));
+    // ISR = every live replica (Kafka's rule for new partitions; coord/assignment.h).
+    CHECK(p2.wait([](const cluster_snapshot& s) { return all_led(s, "orders", 4, 2); }));
+    CHECK(p1.wait([](const cluster_snapshot& s) { return all_led(s, "orders", 4, 2); }));
     auto t = p2.latest()->topics.at("orders");
     CHECK_FALSE(is_zero(t->topic_id));
     CHECK(t->configs == std::map<std::string, std::string>{{"retention.ms", "1000"}});
@@ -280,22 +280,20 @@ TEST_CASE("zk: create_topic -> state znodes with leaders; broker death moves lea
     CHECK_FALSE(raw.exists("/brokers/topics/dry"));
     CHECK(create_assigned(c1, "manual", {{0, {2, 1}}, {1, {1, 2}}}).error == 0);
     CHECK(p1.wait([](const cluster_snapshot& s) {
-        return all_led(s, "manual", 2, 1) && s.topics.at("manual")->partitions.at(0).leader == 2;
+        return all_led(s, "manual", 2, 2) && s.topics.at("manual")->partitions.at(0).leader == 2;
     }));
     CHECK(create_assigned(c1, "dup", {{0, {1, 1}}}).error == errors::invalid_replica_assignment);
     CHECK(create_assigned(c1, "gap", {{0, {1}}, {2, {1}}}).error == errors::invalid_replica_assignment);
     CHECK(create_assigned(c1, "uneven", {{0, {1}}, {1, {1, 2}}}).error == errors::invalid_replica_assignment);
 
-    // Broker 2 dies: the partitions it led go offline (its ISR was itself alone: broker 1
-    // never received their records), epochs bump; broker 1's partitions are untouched.
+    // Broker 2 dies: broker 1, in every ISR, leads all partitions; every ISR shrinks to
+    // [1] and every leader epoch bumps (Kafka's controller does both).
     c2.stop();
     CHECK(p1.wait([](const cluster_snapshot& s) {
         auto it = s.topics.find("orders");
         if (s.brokers.size() != 1 || it == s.topics.end()) return false;
         for (const auto& [p, st] : it->second->partitions) {
-            const bool led_by_1 = it->second->assignment.at(p)[0] == 1;
-            if (led_by_1 && (st.leader != 1 || st.isr != std::vector<int32_t>{1} || st.leader_epoch != 0)) return false;
-            if (!led_by_1 && (st.leader != -1 || st.isr != std::vector<int32_t>{2} || st.leader_epoch != 1)) return false;
+            if (st.leader != 1 || st.isr != std::vector<int32_t>{1} || st.leader_epoch != 1) return false;
         }
         return true;
     }));
@@ -309,6 +307,46 @@ TEST_CASE("zk: create_topic -> state znodes with leaders; broker death moves lea
     };
     for (int i = 0; i < 100 && !gone(); ++i) std::this_thread::sleep_for(50ms);
     CHECK(gone());
+}
+
+TEST_CASE("zk: a leader's ISR change is a compare-and-set on the state znode that every broker sees") {
+    zk_server zk;
+    REQUIRE(zk.ready());
+    const std::string chroot = unique_chroot();
+    snapshot_probe p1, p2;
+    coordinator c1(config_for(zk, chroot, 1), p1.callback());
+    REQUIRE(c1.start() == std::nullopt);
+    coordinator c2(config_for(zk, chroot, 2), p2.callback());
+    REQUIRE(c2.start() == std::nullopt);
+    REQUIRE(p2.wait([](const cluster_snapshot& s) { return s.brokers.size() == 2; }));
+    REQUIRE(create_assigned(c1, "isr", {{0, {2, 1}}}).error == 0);
+    REQUIRE(p1.wait([](const cluster_snapshot& s) { return all_led(s, "isr", 1, 2); }));
+    REQUIRE(p2.wait([](const cluster_snapshot& s) { return all_led(s, "isr", 1, 2); }));
+    const partition_state before = p2.latest()->topics.at("isr")->partitions.at(0);
+    CHECK(before.leader == 2);
+
+    auto update = [](coordinator& c, partition_state next) {
+        std::promise<bool> done;
+        auto f = done.get_future();
+        c.update_isr("isr", 0, next, [&done](bool ok) { done.set_value(ok); });
+        return f.wait_for(10s) == std::future_status::ready && f.get();
+    };
+    partition_state shrunk = before;
+    shrunk.isr = {2};
+    CHECK(update(c2, shrunk));  // the leader (broker 2) drops broker 1
+    CHECK(p1.wait([](const cluster_snapshot& s) { return all_led(s, "isr", 1, 1); }));  // seen by the other broker
+    const partition_state after = p1.latest()->topics.at("isr")->partitions.at(0);
+    CHECK(after.leader == 2);
+    CHECK(after.leader_epoch == before.leader_epoch);  // an ISR change is no new leader term
+    CHECK(after.zk_version == before.zk_version + 1);
+    // A second write based on the old version loses: someone changed the state since.
+    partition_state stale = before;
+    stale.isr = {2, 1};
+    CHECK_FALSE(update(c2, stale));
+    partition_state grown = after;
+    grown.isr = {2, 1};
+    CHECK(update(c2, grown));
+    CHECK(p2.wait([](const cluster_snapshot& s) { return all_led(s, "isr", 1, 2); }));
 }
 
 TEST_CASE("zk: an expired session re-registers the broker and re-runs the election") {
