@@ -118,11 +118,16 @@ void update_high_watermark(partition& p) {
     // own log end). A single-replica partition's is its log end, leader state or not.
     if (!p.leader.leading && p.leader.replicas.size() > 1) return;
     int64_t hw = log.log_end_offset();
-    if (p.leader.leading) {
-        for (int32_t r : maximal_isr(p)) {
+    if (p.leader.leading && !p.leader.followers.empty()) {
+        // The maximal ISR (snapshot ISR and a pending change), without building it: this
+        // runs after every append.
+        auto count = [&](int32_t r) {
             auto f = p.leader.followers.find(r);
             if (f != p.leader.followers.end()) hw = std::min(hw, f->second.log_end);
-        }
+        };
+        for (int32_t r : p.leader.state.isr) count(r);
+        if (p.leader.pending_isr)
+            for (int32_t r : *p.leader.pending_isr) count(r);
     }
     if (hw <= log.high_watermark()) return;
     log.set_high_watermark(hw);
