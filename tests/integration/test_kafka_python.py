@@ -29,8 +29,8 @@ def _codec_available(codec: str) -> tuple[bool, str]:
 
 def kp_produce(bootstrap: str, topic: str, records: list[c.Rec], **conf) -> list[tuple[int, int]]:
     from kafka import KafkaProducer
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, request_timeout_ms=30000,
-                             max_block_ms=60000, **conf)
+    conf = {"linger_ms": 5, **conf}
+    producer = KafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=30000, max_block_ms=60000, **conf)
     try:
         futures = [producer.send(topic, key=r.key, value=r.value, headers=list(r.headers)) for r in records]
         producer.flush(timeout=120)
