@@ -136,6 +136,18 @@ void group_manager::store_group(group& g, std::function<void(int16_t error)> don
 
 // ---- Persistence ------------------------------------------------------------------
 
+void group_manager::when_replicated(int32_t p, std::function<void(int16_t)> done) {
+    partition* part = _shard.find(offsets_tp(p));
+    if (part == nullptr) return done(err(error_code::not_coordinator));
+    // The waiter owns its liveness token: it lives until the high watermark arrives or
+    // leadership goes, both of which answer it.
+    auto token = std::make_shared<int>(0);
+    replication::wait_for_ack(*part, part->log->log_end_offset(), 1, token,
+                              [token, done = std::move(done)](int16_t e) {
+                                  done(e == 0 ? int16_t{0} : err(error_code::not_coordinator));
+                              });
+}
+
 int16_t group_manager::append(int32_t p, const std::vector<record>& records) {
     partition* part = _shard.find(offsets_tp(p));
     if (part == nullptr || coordinator_error(p) != 0) return err(error_code::not_coordinator);

@@ -96,6 +96,11 @@ public:
     std::vector<int16_t> commit(int32_t p, const std::string& group_id, int32_t generation,
                                 const std::string& member_id, const std::optional<std::string>& instance_id,
                                 std::vector<commit_entry> entries);
+    // Kafka's offsets.commit.required.acks=-1: done(error) runs on this shard once the
+    // high watermark of __consumer_offsets partition p has passed everything appended to
+    // it so far (at once when it has; NOT_COORDINATOR if leadership is lost first). The
+    // bound is replica.lag.time.max.ms, after which a silent follower leaves the ISR.
+    void when_replicated(int32_t p, std::function<void(int16_t error)> done);
     // `wanted` nullopt: every committed offset of the group. Second: group-level error.
     std::pair<std::vector<fetched_offset>, int16_t> fetch_offsets(
         int32_t p, const std::string& group_id,

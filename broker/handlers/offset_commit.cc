@@ -9,6 +9,7 @@
 #include "broker/protocol/messages.h"
 #include "broker/topics.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace sluice::broker {
@@ -59,19 +60,32 @@ void handle_offset_commit(request_ptr req) {
     }
     if (entries.empty()) return req->respond(*resp);
     int32_t p = groups::coordinator_partition(sh, body->group_id);
+    // Answered once the commit is in every ISR replica's copy of __consumer_offsets (Kafka's
+    // offsets.commit.required.acks=-1), so a coordinator failover keeps it.
+    auto answer = groups::reply_on_origin<proto::offset_commit_response>(req);
     groups::on_coordinator(
         sh, p,
-        [p, body, entries = std::move(entries)](groups::group_manager& gm) mutable {
-            return gm.commit(p, body->group_id, body->generation_id_or_member_epoch, body->member_id,
-                             body->group_instance_id, std::move(entries));
-        },
-        [req, resp, slots](std::vector<int16_t> errors) {
+        [p, body, entries = std::move(entries), resp, slots, answer](groups::group_manager& gm) mutable {
+            auto errors = gm.commit(p, body->group_id, body->generation_id_or_member_epoch, body->member_id,
+                                    body->group_instance_id, std::move(entries));
             for (size_t i = 0; i < errors.size() && i < slots->size(); ++i) {
                 auto [ti, pi] = (*slots)[i];
                 resp->topics[ti].partitions[pi].error_code = errors[i];
             }
-            req->respond(*resp);
-        });
+            bool stored = std::any_of(errors.begin(), errors.end(), [](int16_t e) { return e == 0; });
+            if (!stored) {
+                answer(*resp);
+                return 0;
+            }
+            gm.when_replicated(p, [resp, slots, answer](int16_t e) {
+                if (e != 0)
+                    for (auto [ti, pi] : *slots)
+                        if (resp->topics[ti].partitions[pi].error_code == 0) resp->topics[ti].partitions[pi].error_code = e;
+                answer(*resp);
+            });
+            return 0;
+        },
+        [](int) {});
 }
 
 }  // namespace sluice::broker

@@ -175,3 +175,70 @@ def test_acks_all_survives_a_leader_killed_mid_stream_with_three_replicas(make_b
     positions = [acked[i] for i in order]
     consumed = c.ck_consume(live, "durable", c.partition_counts(positions), timeout_s=60)
     c.verify(got_records, positions, consumed)
+
+
+def test_committed_offsets_survive_the_coordinators_death_with_a_replicated_offsets_topic(make_broker):
+    """__consumer_offsets with replication factor 2: the group coordinator is killed -9 and
+    the follower, now leading that __consumer_offsets partition, serves the same commits."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+    from confluent_kafka.admin import AdminClient, NewTopic
+    brokers = [make_broker(broker_id=i, overrides={"offsets.topic.replication.factor": "2",
+                                                   "offsets.topic.num.partitions": "4",
+                                                   "group.initial.rebalance.delay.ms": "0",
+                                                   "replica.lag.time.max.ms": str(LAG_MS)})
+               for i in (1, 2)]
+    for b in brokers:
+        b.start()
+    bootstrap = ",".join(b.bootstrap for b in brokers)
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # must outlive the future
+    admin.create_topics([NewTopic("work", 2, 2)])["work"].result(30)
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
+    for i in range(1000):
+        p.produce("work", key=str(i).encode(), value=str(i).encode())
+    assert p.flush(60) == 0
+
+    conf = {"bootstrap.servers": bootstrap, "group.id": "durable-group", "auto.offset.reset": "earliest",
+            "enable.auto.commit": False, "log_level": 3}
+    c = Consumer(conf)
+    c.subscribe(["work"])
+    seen = 0
+    deadline = time.monotonic() + 60
+    while seen < 600 and time.monotonic() < deadline:
+        m = c.poll(0.5)
+        if m is not None and not m.error():
+            seen += 1
+    c.commit(asynchronous=False)
+    parts = [TopicPartition("work", 0), TopicPartition("work", 1)]
+    committed = {tp.partition: tp.offset for tp in c.committed(parts, timeout=20)}
+    c.close()
+    assert sum(committed.values()) == seen, (committed, seen)
+
+    # Kill the group's coordinator: the leader of __consumer_offsets partition
+    # abs(javaHashCode(group)) % offsets.topic.num.partitions, as Kafka places groups.
+    wait_until(lambda: all(sorted(v[2]) == [1, 2] for v in _metadata(bootstrap, "__consumer_offsets").values()),
+               30, "__consumer_offsets to be fully replicated")
+    h = 0
+    for ch in "durable-group":
+        h = (31 * h + ord(ch)) & 0xFFFFFFFF
+    h = h - (1 << 32) if h >= (1 << 31) else h
+    group_partition = (0 if h == -(1 << 31) else abs(h)) % 4
+    coordinator_id = _metadata(bootstrap, "__consumer_offsets")[group_partition][0]
+    survivor = brokers[1] if coordinator_id == 1 else brokers[0]
+    brokers[coordinator_id - 1].kill9()
+    wait_until(lambda: all(v[0] == survivor.broker_id
+                           for v in _metadata(survivor.bootstrap, "__consumer_offsets").values()), 60,
+               "the survivor to lead every __consumer_offsets partition")
+    after = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        probe = Consumer({**conf, "bootstrap.servers": survivor.bootstrap})
+        try:
+            after = {tp.partition: tp.offset for tp in probe.committed(parts, timeout=10)}
+        except Exception:  # the new coordinator may still be loading the partition
+            after = None
+        finally:
+            probe.close()
+        if after == committed:
+            break
+        time.sleep(0.5)
+    assert after == committed
