@@ -19,6 +19,7 @@
 #include <cstring>
 #include <filesystem>
 #include <future>
+#include <optional>
 
 namespace sluice::broker {
 namespace {
@@ -95,6 +96,8 @@ storage::open_options server::open_options_for(const std::string& dir, const top
         o.log_start_offset = ls->second;
     if (auto cl = it->second.cleaner_offsets.find(tp); cl != it->second.cleaner_offsets.end())
         o.cleaner_checkpoint = cl->second;
+    if (auto hw = it->second.high_watermarks.find(tp); hw != it->second.high_watermarks.end())
+        o.high_watermark = hw->second;
     o.now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                    std::chrono::system_clock::now().time_since_epoch())
                    .count();
@@ -151,6 +154,14 @@ bool server::prepare_log_dirs() {
         else
             log::warn("server", "log dir {}: unreadable {} ({}); compaction rescans from the log start", d,
                       storage::cleaner_checkpoint_file, cl.error().message());
+        // A partition without an entry (first start, file lost) starts with its high
+        // watermark at its log end, as a lone replica's is.
+        auto hw = storage::read_offset_checkpoint(std::filesystem::path(d) / storage::replication_checkpoint_file);
+        if (hw)
+            for (auto& e : *hw) st.high_watermarks[e.tp] = e.offset;
+        else
+            log::warn("server", "log dir {}: unreadable {} ({}); high watermarks start at the log ends", d,
+                      storage::replication_checkpoint_file, hw.error().message());
         log::info("server", "log dir {}: {} shutdown last time", d, st.clean ? "clean" : "unclean (or first start)");
         _log_dirs[d] = std::move(st);
     }
@@ -266,33 +277,75 @@ void server::stop_shards() {
         for (auto& s : _shards) log_shard_stats(*s, "at shutdown");
 }
 
-std::set<std::string> server::write_checkpoints(const std::vector<shard::partition_offsets>& all) const {
+namespace {
+
+// The entries of one checkpoint file of log dir `dir`: the partitions open there now
+// (offset_of returns nullopt for a partition the file leaves out), then the startup
+// entries of partitions not open this run, so a partition whose log failed to open or
+// that this run has not opened yet keeps its entry.
+template <typename OffsetOf>
+std::vector<storage::checkpoint_entry> checkpoint_entries(const std::vector<shard::partition_offsets>& all,
+                                                          const std::string& dir, OffsetOf offset_of,
+                                                          const std::map<topic_partition, int64_t>* previous) {
+    std::vector<storage::checkpoint_entry> out;
+    std::set<topic_partition> open_here;
+    for (const auto& p : all) {
+        if (std::filesystem::path(p.log_dir) != std::filesystem::path(dir)) continue;
+        open_here.insert(p.tp);
+        if (std::optional<int64_t> off = offset_of(p)) out.push_back({p.tp, *off});
+    }
+    if (previous != nullptr)
+        for (const auto& [tp, off] : *previous)
+            if (!open_here.count(tp)) out.push_back({tp, off});
+    return out;
+}
+
+}  // namespace
+
+int64_t server::checkpoint_interval_ms(checkpoint_kind kind) const {
+    if (kind == checkpoint_kind::high_watermarks)
+        return std::max<int64_t>(
+            configs::broker_long(_config.raw, "replica.high.watermark.checkpoint.interval.ms", 5000), 100);
+    int64_t rp_ms = configs::broker_long(_config.raw, "log.flush.offset.checkpoint.interval.ms", 60000);
+    int64_t ls_ms = configs::broker_long(_config.raw, "log.flush.start.offset.checkpoint.interval.ms", 60000);
+    return std::max<int64_t>(std::min(rp_ms, ls_ms), 100);
+}
+
+std::set<std::string> server::write_checkpoints(checkpoint_kind kind,
+                                                const std::vector<shard::partition_offsets>& all) const {
     std::set<std::string> written;
     for (const auto& d : _config.log_dirs) {
-        std::vector<storage::checkpoint_entry> rp, ls, cl;
-        std::set<topic_partition> open_here;
-        for (const auto& p : all) {
-            if (std::filesystem::path(p.log_dir) != std::filesystem::path(d)) continue;
-            rp.push_back({p.tp, p.recovery_point});
-            ls.push_back({p.tp, p.log_start});
-            if (p.cleaner_checkpoint >= 0) cl.push_back({p.tp, p.cleaner_checkpoint});
-            open_here.insert(p.tp);
-        }
-        // Partitions not opened this run keep their previous checkpoint entries.
         auto st = _log_dirs.find(d);
-        if (st != _log_dirs.end()) {
-            for (const auto& [tp, off] : st->second.recovery_points)
-                if (std::none_of(rp.begin(), rp.end(), [&](auto& e) { return e.tp == tp; })) rp.push_back({tp, off});
-            for (const auto& [tp, off] : st->second.log_starts)
-                if (std::none_of(ls.begin(), ls.end(), [&](auto& e) { return e.tp == tp; })) ls.push_back({tp, off});
-            for (const auto& [tp, off] : st->second.cleaner_offsets)
-                if (!open_here.count(tp)) cl.push_back({tp, off});
+        const log_dir_state* previous = st == _log_dirs.end() ? nullptr : &st->second;
+        std::error_code first_error;
+        // kept: the startup entries (log_dir_state) of the partitions not open this run.
+        auto write = [&](std::string_view name, auto offset_of,
+                         std::map<topic_partition, int64_t> log_dir_state::*kept) {
+            auto entries = checkpoint_entries(all, d, offset_of, previous != nullptr ? &(previous->*kept) : nullptr);
+            auto ec = storage::write_offset_checkpoint(std::filesystem::path(d) / name, entries);
+            if (ec && !first_error) first_error = ec;
+        };
+        using offsets = shard::partition_offsets;
+        if (kind == checkpoint_kind::high_watermarks) {
+            write(storage::replication_checkpoint_file,
+                  [](const offsets& p) -> std::optional<int64_t> { return p.high_watermark; },
+                  &log_dir_state::high_watermarks);
+        } else {
+            write(storage::recovery_point_checkpoint_file,
+                  [](const offsets& p) -> std::optional<int64_t> { return p.recovery_point; },
+                  &log_dir_state::recovery_points);
+            write(storage::log_start_checkpoint_file,
+                  [](const offsets& p) -> std::optional<int64_t> { return p.log_start; }, &log_dir_state::log_starts);
+            // Only compacted partitions have a cleaner checkpoint.
+            write(storage::cleaner_checkpoint_file,
+                  [](const offsets& p) -> std::optional<int64_t> {
+                      if (p.cleaner_checkpoint < 0) return std::nullopt;
+                      return p.cleaner_checkpoint;
+                  },
+                  &log_dir_state::cleaner_offsets);
         }
-        auto e1 = storage::write_offset_checkpoint(std::filesystem::path(d) / storage::recovery_point_checkpoint_file, rp);
-        auto e2 = storage::write_offset_checkpoint(std::filesystem::path(d) / storage::log_start_checkpoint_file, ls);
-        auto e3 = storage::write_offset_checkpoint(std::filesystem::path(d) / storage::cleaner_checkpoint_file, cl);
-        if (e1 || e2 || e3) {
-            log::error("server", "log dir {}: cannot write checkpoints: {}", d, (e1 ? e1 : e2 ? e2 : e3).message());
+        if (first_error) {
+            log::error("server", "log dir {}: cannot write checkpoints: {}", d, first_error.message());
             continue;
         }
         written.insert(d);
@@ -316,9 +369,11 @@ void server::write_checkpoints_and_marker() {
         s->mark_synced(synced);
         s->collect_offsets(all);
     }
-    auto written = write_checkpoints(all);
+    auto written = write_checkpoints(checkpoint_kind::log_offsets, all);
+    auto hw_written = write_checkpoints(checkpoint_kind::high_watermarks, all);
     for (const auto& d : _config.log_dirs) {
-        bool ok = written.count(d) > 0 && std::find(synced.begin(), synced.end(), std::filesystem::path(d)) != synced.end();
+        bool ok = written.count(d) > 0 && hw_written.count(d) > 0 &&
+                  std::find(synced.begin(), synced.end(), std::filesystem::path(d)) != synced.end();
         for (const auto& p : all)
             if (std::filesystem::path(p.log_dir) == std::filesystem::path(d)) ok = ok && !p.close_failed;
         if (!ok) {
@@ -330,17 +385,14 @@ void server::write_checkpoints_and_marker() {
     }
 }
 
-void server::arm_checkpoint_timer() {
-    int64_t rp_ms = configs::broker_long(_config.raw, "log.flush.offset.checkpoint.interval.ms", 60000);
-    int64_t ls_ms = configs::broker_long(_config.raw, "log.flush.start.offset.checkpoint.interval.ms", 60000);
-    int64_t interval = std::max<int64_t>(std::min(rp_ms, ls_ms), 100);
-    _shards[0]->reactor().add_timer(std::chrono::milliseconds(interval), [this] {
-        checkpoint_now();
-        arm_checkpoint_timer();
+void server::arm_checkpoint_timer(checkpoint_kind kind) {
+    _shards[0]->reactor().add_timer(std::chrono::milliseconds(checkpoint_interval_ms(kind)), [this, kind] {
+        checkpoint_now(kind);
+        arm_checkpoint_timer(kind);
     });
 }
 
-void server::checkpoint_now() {
+void server::checkpoint_now(checkpoint_kind kind) {
     struct gather {
         std::vector<shard::partition_offsets> all;
         size_t pending = 0;
@@ -355,10 +407,10 @@ void server::checkpoint_now() {
                 sh.collect_live_offsets(out);
                 return out;
             },
-            [this, g](std::vector<shard::partition_offsets> part) {
+            [this, g, kind](std::vector<shard::partition_offsets> part) {
                 g->all.insert(g->all.end(), part.begin(), part.end());
                 if (--g->pending > 0) return;
-                _background.submit([this, g] { write_checkpoints(g->all); });
+                _background.submit([this, g, kind] { write_checkpoints(kind, g->all); });
             });
     }
 }
@@ -423,7 +475,10 @@ int server::run() {
         shard* sh = s.get();
         sh->post([sh] { sh->start_duties(); });
     }
-    _shards[0]->post([this] { arm_checkpoint_timer(); });
+    _shards[0]->post([this] {
+        arm_checkpoint_timer(checkpoint_kind::log_offsets);
+        arm_checkpoint_timer(checkpoint_kind::high_watermarks);
+    });
     for (const auto& l : _config.advertised_listeners)
         log::info("server", "broker {} serving {} at {}:{} (cluster {})", _config.broker_id, l.name, l.host, l.port,
                   snap->cluster_id);

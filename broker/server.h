@@ -79,12 +79,21 @@ public:
     void unmark_topic_creating(const std::string& name);
 
 private:
+    // What a log dir's checkpoint files held at startup (storage/log_dir.h).
     struct log_dir_state {
         bool clean = false;
         std::map<topic_partition, int64_t> recovery_points;
         std::map<topic_partition, int64_t> log_starts;
         std::map<topic_partition, int64_t> cleaner_offsets;
+        std::map<topic_partition, int64_t> high_watermarks;  // replication-offset-checkpoint
     };
+    // The checkpoint files fall in two groups with their own periods (as in Kafka):
+    // log_offsets = recovery point, log start and cleaner offset
+    // (log.flush.offset.checkpoint.interval.ms / log.flush.start.offset.checkpoint.interval.ms);
+    // high_watermarks = replication-offset-checkpoint
+    // (replica.high.watermark.checkpoint.interval.ms, 5 s: a restarted replica truncates
+    // to it, so it should be recent).
+    enum class checkpoint_kind { log_offsets, high_watermarks };
     bool prepare_log_dirs();
     // Raises the soft RLIMIT_NOFILE to the hard limit and derives the descriptor budget.
     void size_fd_budget();
@@ -99,14 +108,15 @@ private:
     int64_t stats_interval_ms() const;
     void publish_snapshot(std::shared_ptr<const coord::cluster_snapshot> snap);
     void write_checkpoints_and_marker();
-    // The checkpoint files of every log dir (recovery point, log start, cleaner offset); partitions not open this run keep their
-    // startup entries. Blocking file I/O: shutdown or the background thread. Returns
-    // the log dirs whose files were written.
-    std::set<std::string> write_checkpoints(const std::vector<shard::partition_offsets>& all) const;
-    // Shard 0, every log.flush.offset.checkpoint.interval.ms: gather every shard's
-    // offsets, then write the files on the background thread.
-    void arm_checkpoint_timer();
-    void checkpoint_now();
+    // One group of checkpoint files in every log dir; partitions not open this run keep
+    // their startup entries. Blocking file I/O: shutdown or the background thread.
+    // Returns the log dirs whose files were written.
+    std::set<std::string> write_checkpoints(checkpoint_kind kind, const std::vector<shard::partition_offsets>& all) const;
+    // Shard 0, once per period of `kind`: gather every shard's offsets, then write the
+    // files on the background thread.
+    void arm_checkpoint_timer(checkpoint_kind kind);
+    void checkpoint_now(checkpoint_kind kind);
+    int64_t checkpoint_interval_ms(checkpoint_kind kind) const;
 
     broker_config _config;
     std::unique_ptr<coord::coordinator> _coordinator;

@@ -156,13 +156,16 @@ void shard::collect_live_offsets(std::vector<partition_offsets>& out) const {
     for (const auto& [tp, p] : _partitions)
         out.push_back({tp, p->log->dir().parent_path().string(), p->log->log_start_offset(),
                        _duties->recovery_point(*p),
-                       p->log->config().compacted() ? p->log->cleaner_checkpoint() : -1, false});
+                       p->log->config().compacted() ? p->log->cleaner_checkpoint() : -1, p->log->high_watermark(),
+                       false});
 }
 
 void shard::collect_offsets(std::vector<partition_offsets>& out) const {
+    // A closed log still reports its high watermark (nothing moves it once the fetcher
+    // and the request path have stopped).
     for (const auto& [tp, p] : _partitions)
         out.push_back({tp, p->log->dir().parent_path().string(), p->log_start, p->recovery_point,
-                       p->cleaner_checkpoint, p->close_failed});
+                       p->cleaner_checkpoint, p->log->high_watermark(), p->close_failed});
 }
 
 void shard::note_service(std::chrono::microseconds t) {

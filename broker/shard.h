@@ -82,6 +82,7 @@ public:
         int64_t log_start;
         int64_t recovery_point;
         int64_t cleaner_checkpoint;  // -1: not compacted, no cleaner-offset-checkpoint entry
+        int64_t high_watermark;      // replication-offset-checkpoint
         bool close_failed;
     };
     void collect_offsets(std::vector<partition_offsets>& out) const;

@@ -1,6 +1,7 @@
 #include "storage/log_dir.h"
 
 #include "storage/errors.h"
+#include "storage/partition_log.h"
 #include "test_util.h"
 
 #include <doctest/doctest.h>
@@ -79,6 +80,51 @@ TEST_CASE("log dir: offset checkpoints in Kafka's text format") {
         std::ofstream(file, std::ios::trunc) << bad;
         CHECK(read_offset_checkpoint(file).error() == make_error_code(log_errc::corrupt_message));
     }
+}
+
+TEST_CASE("log dir: replication-offset-checkpoint round trip gives each log its high watermark") {
+    temp_dir dir;
+    auto file = dir.path() / replication_checkpoint_file;
+    std::vector<checkpoint_entry> entries = {
+        {{"orders", 0}, 7}, {{"my-topic.v2", 3}, 0}, {{"__consumer_offsets", 49}, 12345}};
+    REQUIRE(!write_offset_checkpoint(file, entries));
+    // Kafka's OffsetCheckpointFile, version 0: what a Kafka broker reads back as well.
+    CHECK(read_all(file) == "0\n3\norders 0 7\nmy-topic.v2 3 0\n__consumer_offsets 49 12345\n");
+    auto back = read_offset_checkpoint(file);
+    REQUIRE(back.has_value());
+    REQUIRE(*back == entries);
+
+    // Rewriting replaces the file whole (a shorter list leaves nothing of the longer one).
+    REQUIRE(!write_offset_checkpoint(file, {entries[0]}));
+    CHECK(read_all(file) == "0\n1\norders 0 7\n");
+
+    // A log opened with its entry starts at that high watermark (below its log end: the
+    // records past it were never committed); an entry past the log end, whose tail a
+    // crash took, is clamped to the log end; without an entry the log end.
+    auto log_dir = dir.path() / partition_dir_name({"orders", 0});
+    {
+        auto log = partition_log::open(log_dir, log_config{});
+        REQUIRE(log.has_value());
+        auto batch = make_batch(0, 10);
+        REQUIRE((*log)->append(batch, 7, 0).error == log_errc::ok);
+        REQUIRE(!(*log)->close(close_mode::flush));
+    }
+    auto hw_after_open = [&](std::optional<int64_t> hw) {
+        open_options opts;
+        opts.clean_shutdown = true;
+        opts.high_watermark = hw;
+        auto log = partition_log::open(log_dir, log_config{}, opts);
+        REQUIRE(log.has_value());
+        REQUIRE((*log)->log_end_offset() == 10);
+        int64_t out = (*log)->high_watermark();
+        REQUIRE(!(*log)->close(close_mode::seal));
+        return out;
+    };
+    auto stored = read_offset_checkpoint(file);
+    REQUIRE(stored.has_value());
+    CHECK(hw_after_open((*stored)[0].offset) == 7);
+    CHECK(hw_after_open(50) == 10);
+    CHECK(hw_after_open(std::nullopt) == 10);
 }
 
 TEST_CASE("log dir: meta.properties is written once and checked after") {
