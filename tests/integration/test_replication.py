@@ -15,8 +15,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 import clients as c
 from sluice_harness import wait_until
 
@@ -186,15 +184,11 @@ def test_a_deposed_leader_drops_records_past_its_high_watermark_when_it_follows(
     ISR) and F takes other records at the same offsets. When L resumes it follows F: it
     must first cut its log back to its high watermark (F never confirmed the extra
     records), or it would keep records nobody committed and splice F's after them."""
-    # F stays in the ISR while paused; no high-watermark checkpoint is written, so the
-    # restarted leader can only learn that its log ran past F's through OFFSET_OUT_OF_RANGE
-    # (test_replication_restart.py covers the checkpointed case).
-    overrides = {"replica.lag.time.max.ms": "60000", "replica.high.watermark.checkpoint.interval.ms": "3600000"}
+    overrides = {"replica.lag.time.max.ms": "60000"}  # F stays in the ISR while paused
     brokers, bootstrap = _start_cluster(make_broker, (1, 2), overrides)
     md = _create(bootstrap, "diverge", 1, 2)
     leader, replicas, isr = md[0]
-    if sorted(isr) != sorted(replicas):
-        pytest.skip(f"the leader side does not put followers in the ISR yet (ISR {isr}): F cannot be elected")
+    assert sorted(isr) == sorted(replicas), f"a new partition's ISR is every live replica: {md}"
     follower = next(r for r in replicas if r != leader)
     lead_b, follow_b = brokers[leader], brokers[follower]
 
@@ -240,12 +234,14 @@ def test_a_restarted_leader_with_unreplicated_records_truncates_to_the_new_leade
     and L restarts as F's follower with a log that runs past F's: its fetch is out of
     range, it asks F for its log end (ListOffsets) and truncates there, then copies what
     F takes next."""
-    overrides = {"replica.lag.time.max.ms": "60000"}  # F stays in the ISR while paused
+    # F stays in the ISR while paused; no high-watermark checkpoint is written, so the
+    # restarted leader can only learn that its log ran past F's through OFFSET_OUT_OF_RANGE
+    # (test_replication_restart.py covers the checkpointed case).
+    overrides = {"replica.lag.time.max.ms": "60000", "replica.high.watermark.checkpoint.interval.ms": "3600000"}
     brokers, bootstrap = _start_cluster(make_broker, (1, 2), overrides)
     md = _create(bootstrap, "crashed", 1, 2)
     leader, replicas, isr = md[0]
-    if sorted(isr) != sorted(replicas):
-        pytest.skip(f"the leader side does not put followers in the ISR yet (ISR {isr}): F cannot be elected")
+    assert sorted(isr) == sorted(replicas), f"a new partition's ISR is every live replica: {md}"
     follower = next(r for r in replicas if r != leader)
     lead_b, follow_b = brokers[leader], brokers[follower]
 
