@@ -1,3 +1,4 @@
+#include "base/clock.h"
 #include "broker/shard.h"
 
 #include "base/log.h"
@@ -22,13 +23,6 @@ shard::shard(server& srv, unsigned id, std::unique_ptr<net::reactor> r)
       _fds(std::make_shared<fd_budget>(_srv.fd_share(), [this](const std::function<void(partition&)>& fn) {
           for (auto& [tp, p] : _partitions) fn(*p);
       })) {}
-
-namespace {
-int64_t wall_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-}  // namespace
 
 void shard::start_duties() {
     _duties->start();

@@ -11,6 +11,7 @@
 //
 // Sessions (KIP-227) are not implemented: every response is a full response with
 // session id 0, which is what librdkafka, kafka-python and kafkajs ask for.
+#include "base/clock.h"
 #include "base/log.h"
 #include "broker/handlers/handlers.h"
 #include "broker/protocol/errors.h"
@@ -36,11 +37,6 @@ struct read_ref {
     int32_t current_leader_epoch;
     int32_t replica_id;  // >= 0: a follower's fetch
 };
-
-int64_t wall_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 struct read_outcome {
     int16_t error = 0;

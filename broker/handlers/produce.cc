@@ -3,6 +3,7 @@
 // answered. acks=0 gets no response; acks=1 is answered after the leader's append;
 // acks=-1 once the high watermark (the smallest log end in the ISR) has passed the
 // records, or REQUEST_TIMED_OUT after the request's timeout_ms (broker/replication).
+#include "base/clock.h"
 #include "base/log.h"
 #include "broker/configs/config_table.h"
 #include "broker/handlers/handlers.h"
@@ -44,11 +45,6 @@ struct part_outcome {
     bool awaiting_ack = false;
 };
 
-int64_t now_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
 // Kafka's LogValidator: a compacted topic needs a key on every record, since compaction
 // keeps the last record per key. Uncompressed batches are checked record by record;
 // compressed ones are accepted unchecked (the broker links no codecs; the cleaner keeps
@@ -89,7 +85,7 @@ part_outcome append_on_owner(shard& sh, const part_ref& ref) {
     if (auto keyless = check_keys_for_compaction(*p, ref.records)) return *keyless;
     if (auto v = check_sequence(*p, header))
         return {v->error, v->duplicate_of, -1, v->error == 0 ? p->log->log_start_offset() : -1, v->message};
-    auto r = p->log->append(ref.records, p->leader_epoch, now_ms(), storage::validate_origin::client,
+    auto r = p->log->append(ref.records, p->leader_epoch, wall_ms(), storage::validate_origin::client,
                             ref.validated ? &*ref.validated : nullptr);
     if (r.error != storage::log_errc::ok) {
         if (r.error == storage::log_errc::storage_error)
@@ -129,8 +125,8 @@ bool isr_too_small(shard& sh, const std::string& topic, int32_t partition) {
 
 // The owner's side of acks=-1: after the append, wait (on the owner) until the high
 // watermark reaches the records; the answer is posted to the connection's shard.
-template <typename Ack>
-void await_ack_on_owner(shard& owner, const topic_partition& tp, part_outcome& o, Ack ack) {
+void await_ack_on_owner(shard& owner, const topic_partition& tp, part_outcome& o, std::weak_ptr<void> alive,
+                        std::function<void(int16_t)> done) {
     partition* p = owner.find(tp);
     if (p == nullptr || o.error != 0 || p->log->high_watermark() >= o.end_offset) return;
     if (!p->leader.leading) {
@@ -139,7 +135,7 @@ void await_ack_on_owner(shard& owner, const topic_partition& tp, part_outcome& o
     }
     o.awaiting_ack = true;
     replication::wait_for_ack(*p, o.end_offset, min_insync(owner, find_topic(*owner.metadata(), tp.topic)),
-                              ack.alive, std::move(ack.done));
+                              std::move(alive), std::move(done));
 }
 
 struct produce_state : std::enable_shared_from_this<produce_state> {
@@ -254,15 +250,12 @@ void handle_produce(request_ptr req) {
                 for (const auto& ref : refs) {
                     out.emplace_back(&ref, append_on_owner(owner, ref));
                     if (!acks_all) continue;
-                    struct {
-                        std::weak_ptr<void> alive;
-                        std::function<void(int16_t)> done;
-                    } ack{weak_state, [origin, weak_state, ti = ref.topic_i, pi = ref.part_i](int16_t error) {
-                              origin->post([weak_state, ti, pi, error]() {
-                                  if (auto st = weak_state.lock()) st->acked(ti, pi, error);
-                              });
-                          }};
-                    await_ack_on_owner(owner, ref.tp, out.back().second, std::move(ack));
+                    await_ack_on_owner(owner, ref.tp, out.back().second, weak_state,
+                                       [origin, weak_state, ti = ref.topic_i, pi = ref.part_i](int16_t error) {
+                                           origin->post([weak_state, ti, pi, error]() {
+                                               if (auto st = weak_state.lock()) st->acked(ti, pi, error);
+                                           });
+                                       });
                 }
                 std::vector<std::tuple<size_t, size_t, part_outcome>> results;
                 for (auto& [ref, o] : out) results.emplace_back(ref->topic_i, ref->part_i, std::move(o));

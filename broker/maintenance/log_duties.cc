@@ -1,3 +1,4 @@
+#include "base/clock.h"
 #include "broker/maintenance/log_duties.h"
 
 #include "base/assert.h"
@@ -22,12 +23,6 @@ constexpr size_t flush_jobs_per_tick = 64;
 constexpr size_t clean_tasks_per_tick = 16;        // the rest wait for the next check
 constexpr std::chrono::milliseconds housekeeping_interval{1000};
 constexpr uint64_t descriptor_report_ticks = 60;
-
-int64_t wall_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 // fdatasync of one segment from the background thread. A descriptor the fd budget
 // closed is not reopened for good (that would bypass the budget): a temporary one

@@ -47,14 +47,6 @@ void propose_isr(shard& sh, partition& p, std::vector<int32_t> isr, std::string_
 
 }  // namespace
 
-std::vector<int32_t> maximal_isr(const partition& p) {
-    std::vector<int32_t> isr = p.leader.state.isr;
-    if (p.leader.pending_isr)
-        for (int32_t r : *p.leader.pending_isr)
-            if (!contains(isr, r)) isr.push_back(r);
-    return isr;
-}
-
 void on_snapshot(shard& sh, partition& p, const std::vector<int32_t>& replicas, const coord::partition_state* st,
                  int64_t now_ms) {
     auto& l = p.leader;

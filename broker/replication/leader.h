@@ -47,7 +47,4 @@ void wait_for_ack(partition& p, int64_t offset, int64_t min_insync, std::weak_pt
 // for lag_ms from the ISR.
 void expire_lagging(shard& sh, partition& p, int64_t now_ms, int64_t lag_ms);
 
-// The ISR as the leader counts it: the snapshot's ISR plus a pending change.
-std::vector<int32_t> maximal_isr(const partition& p);
-
 }  // namespace sluice::broker::replication

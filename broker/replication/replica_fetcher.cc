@@ -1,3 +1,4 @@
+#include "base/clock.h"
 #include "broker/replication/replica_fetcher.h"
 
 #include "base/log.h"
@@ -38,11 +39,6 @@ constexpr uint32_t response_bytes_max = 256u << 20;
 int64_t steady_ms() {
     using namespace std::chrono;
     return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
-}
-
-int64_t wall_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
 std::string name_of(int16_t code) { return std::string(proto::error_name(static_cast<error_code>(code))); }
